@@ -1,0 +1,483 @@
+"""The `reminders` command: parses arguments, calls the service, prints.
+
+Exit codes: 0 success, 1 the command failed, 2 bad usage or invalid configuration;
+every failure is one line per problem on stderr that says what to do.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property, wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import service, views
+from .clock import Clock, SystemClock
+from .config import Settings, config_path, load_settings
+from .database import create_engine, describe, upgrade
+from .errors import ReminderError, UsageError
+from .imports import Entity, import_file
+from .queue import Status
+from .store import Database
+from .templates import html_from_text
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EDIT_MARKER = "-----8<----- HTML part: leave it as it is to rebuild it from the text above"
+_PROGRESS_MIN_ROWS = 2000
+
+
+@dataclass
+class App:
+    """What every command needs, built lazily so `--help` needs no config file."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    config: str | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(config_path(self.config))
+
+    @cached_property
+    def database(self) -> Database:
+        database = Database(create_engine(self.settings.database_url), self.clock)
+        database.check()
+        return database
+
+
+def fails_cleanly(command: F) -> F:
+    """Turn a `ReminderError` into its message on stderr and its exit code."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ReminderError as error:
+            for line in str(error).splitlines():
+                click.echo(f"reminders: {line}", err=True)
+            sys.exit(error.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    metavar="PATH",
+    help="TOML file (default: $REMINDERS_CONFIG, then ./reminders.toml).",
+)
+@click.version_option(package_name="reminders")
+@click.pass_context
+def cli(context: click.Context, config: str | None) -> None:
+    """Prepare reminder emails on each agency's retro-planning and let staff send them."""
+    app = context.ensure_object(App)
+    app.config = config
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@pass_app
+@fails_cleanly
+def db_upgrade(app: App) -> None:
+    """Create or migrate the schema to the current version."""
+    engine = create_engine(app.settings.database_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    where = describe(app.settings.database_url)
+    if before == after:
+        click.echo(f"database {where} is up to date (revision {after})")
+    else:
+        click.echo(f"database {where} upgraded from {before or 'empty'} to revision {after}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@json_option
+@pass_app
+@fails_cleanly
+def config_check(app: App, as_json: bool) -> None:
+    """Validate the TOML file and the templates; print the agencies and their delays."""
+    settings = app.settings
+    problems = service.check_templates(settings)
+    if as_json:
+        click.echo(
+            views.to_json(
+                [
+                    {
+                        "code": a.code,
+                        "name": a.name,
+                        "timezone": a.timezone,
+                        "locale": a.locale,
+                        "plan_at": a.plan_at,
+                        "kinds": [
+                            {
+                                "kind": k.name,
+                                "anchor": k.anchor,
+                                "direction": k.direction,
+                                "delay_days": k.delay_days,
+                                "retention_days": k.retention_days,
+                                "auto_send": k.auto_send,
+                            }
+                            for k in a.enabled_kinds()
+                        ],
+                    }
+                    for a in settings.agency
+                ]
+            )
+        )
+    else:
+        click.echo(views.agencies_text(settings) or "no agency configured")
+    if problems:
+        raise ReminderError("\n".join(problems))
+    if not settings.agency:
+        raise UsageError("no agency configured: add an [[agency]] table (see config.example.toml)")
+
+
+@cli.command("import")
+@click.argument("entity", type=click.Choice([e.value for e in Entity]))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows, list the others.")
+@pass_app
+@fails_cleanly
+def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> None:
+    """Upsert contacts or bookings from a CSV file, by ref; nothing unless every row is valid."""
+    codes = [a.code for a in app.settings.agency]
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if total < _PROGRESS_MIN_ROWS:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"importing {entity}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        report = import_file(
+            app.database,
+            Entity(entity),
+            file,
+            codes,
+            skip_invalid=skip_invalid,
+            on_progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    for problem in report.skipped:
+        click.echo(
+            f"reminders: skipped {file.name} line {problem.line}: {problem.message}", err=True
+        )
+    click.echo(
+        f"{entity}: {report.created} created, {report.updated} updated"
+        + (f", {len(report.skipped)} invalid rows skipped" if report.skipped else "")
+    )
+
+
+def _parse_day(_context: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD") from None
+
+
+@cli.command()
+@click.option(
+    "--date",
+    "day",
+    callback=_parse_day,
+    metavar="YYYY-MM-DD",
+    help="Plan as if it were this local day (default: today in each agency's zone).",
+)
+@click.option("--agency", metavar="CODE", help="Only this agency.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@json_option
+@pass_app
+@fails_cleanly
+def plan(app: App, day: date | None, agency: str | None, dry_run: bool, as_json: bool) -> None:
+    """Run one planning pass: queue, withdraw, expire, and report missed windows."""
+    agencies = app.settings.agencies(agency)
+    reports = [
+        service.plan_agency(app.database, app.settings, a, today=day, dry_run=dry_run)
+        for a in agencies
+    ]
+    if as_json:
+        click.echo(views.to_json([views.plan_object(r, dry_run) for r in reports]))
+    else:
+        for report in reports:
+            click.echo(views.plan_text(report, dry_run))
+    errors = [e for r in reports for e in r.errors]
+    if errors:
+        raise ReminderError("\n".join(dict.fromkeys(errors)))
+
+
+STATUS_CHOICES = [s.value for s in Status] + ["all"]
+
+
+@cli.command()
+@click.option("--agency", metavar="CODE", help="Only this agency.")
+@click.option("--kind", metavar="KIND", help="Only this kind (tab).")
+@click.option(
+    "--status",
+    type=click.Choice(STATUS_CHOICES),
+    default="pending",
+    show_default=True,
+    help="Which items; 'all' lists every status.",
+)
+@json_option
+@pass_app
+@fails_cleanly
+def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: bool) -> None:
+    """List the queue, grouped by agency and tab, with each contact's consent."""
+    settings = app.settings
+    if agency:
+        settings.agency_by_code(agency)
+    if kind:
+        _check_kind(settings, agency, kind)
+    statuses = None if status == "all" else [Status(status)]
+    with app.database.transaction() as store:
+        items = store.items(agency=agency, kind=kind, statuses=statuses)
+    objects = [
+        views.item_object(i, service.consent_of(i), _tab(settings, i.agency, i.kind)) for i in items
+    ]
+    if as_json:
+        click.echo(views.to_json(objects))
+        return
+    if not objects:
+        click.echo(f"no {'' if status == 'all' else status + ' '}items")
+        return
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for obj in objects:
+        groups.setdefault((obj["agency"], obj["kind"]), []).append(obj)
+    current_agency = None
+    for (code, kind_name), rows in groups.items():
+        if code != current_agency:
+            current_agency = code
+            click.echo(f"{code} — {_agency_name(settings, code)}")
+        click.echo(f"  {rows[0]['tab']} ({kind_name}): {len(rows)} {status}")
+        headers = [
+            "ID",
+            "STATUS",
+            "BOOKING",
+            "CONTACT",
+            "TO",
+            "ANCHOR",
+            "LISTED",
+            "CONSENT",
+            "SUBJECT",
+        ]
+        click.echo(
+            views.table(
+                headers,
+                [
+                    (
+                        r["id"],
+                        r["status"],
+                        r["booking_ref"],
+                        r["contact_name"],
+                        r["to"],
+                        r["anchor_on"],
+                        f"{r['visible_from'].isoformat()}..{r['visible_until'].isoformat()}",
+                        r["consent"],
+                        ("(edited) " if r["edited"] else "") + r["subject"],
+                    )
+                    for r in rows
+                ],
+                indent="    ",
+            )
+        )
+
+
+def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
+    known = {k for a in settings.agencies(agency) for k in a.definitions()}
+    if kind not in known:
+        raise UsageError(f"unknown kind {kind!r}: known kinds are {', '.join(sorted(known))}")
+
+
+def _tab(settings: Settings, code: str, kind: str) -> str:
+    try:
+        agency = settings.agency_by_code(code)
+    except UsageError:
+        return kind
+    definition = agency.definitions().get(kind)
+    if definition is None:
+        return kind
+    return definition.tab.get(agency.language) or definition.tab.get("en") or kind
+
+
+def _agency_name(settings: Settings, code: str) -> str:
+    try:
+        return settings.agency_by_code(code).name
+    except UsageError:
+        return "(no longer in the configuration)"
+
+
+@cli.command()
+@json_option
+@pass_app
+@fails_cleanly
+def today(app: App, as_json: bool) -> None:
+    """Summarise the day: how many emails wait in each agency's tabs."""
+    settings = app.settings
+    summary = []
+    with app.database.transaction() as store:
+        for agency in settings.agency:
+            day = service.agency_today(agency, app.clock)
+            items = [
+                i
+                for i in store.items(agency=agency.code, statuses=[Status.PENDING])
+                if i.visible_from <= day <= i.visible_until
+            ]
+            for kind in agency.enabled_kinds():
+                mine = [i for i in items if i.kind == kind.name]
+                ready = sum(1 for i in mine if service.consent_of(i) == "ok")
+                summary.append(
+                    {
+                        "agency": agency.code,
+                        "date": day,
+                        "kind": kind.name,
+                        "tab": kind.tab_label(agency.language),
+                        "pending": len(mine),
+                        "ready": ready,
+                        "blocked": len(mine) - ready,
+                    }
+                )
+    if as_json:
+        click.echo(views.to_json(summary))
+        return
+    for agency in settings.agency:
+        rows = [s for s in summary if s["agency"] == agency.code]
+        day = rows[0]["date"].isoformat() if rows else ""
+        total = sum(r["pending"] for r in rows)
+        click.echo(f"{agency.code} — {agency.name}, {day}: {total} emails to send")
+        if rows:
+            click.echo(
+                views.table(
+                    ("TAB", "PENDING", "READY", "NO CONSENT"),
+                    [(r["tab"], r["pending"], r["ready"], r["blocked"]) for r in rows],
+                )
+            )
+
+
+@cli.command()
+@click.argument("item_id", type=int, metavar="ID")
+@click.option("--html", is_flag=True, help="Print the HTML part instead of the text part.")
+@json_option
+@pass_app
+@fails_cleanly
+def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
+    """Show one email as rendered, headers included."""
+    with app.database.transaction() as store:
+        item = store.item(item_id)
+    settings = app.settings
+    consent = service.consent_of(item)
+    sender, reply_to = "-", None
+    try:
+        agency = settings.agency_by_code(item.agency)
+        sender, reply_to = agency.sender, agency.reply_to
+    except UsageError:
+        pass
+    if as_json:
+        obj = views.item_object(item, consent, _tab(settings, item.agency, item.kind))
+        obj.update({"from": sender, "reply_to": reply_to, "text": item.text, "html": item.html})
+        click.echo(views.to_json(obj))
+        return
+    click.echo(
+        f"Item {item.id} · {item.agency} · {_tab(settings, item.agency, item.kind)} "
+        f"({item.kind}) · {item.status}{' · edited' if item.edited else ''}"
+        f"{f' ({item.reason})' if item.reason else ''} · consent {consent}"
+    )
+    click.echo(
+        f"Booking {item.booking_ref} · anchor {item.anchor_on.isoformat()} · listed "
+        f"{item.visible_from.isoformat()}..{item.visible_until.isoformat()}"
+    )
+    click.echo(f"From: {sender}")
+    if reply_to:
+        click.echo(f"Reply-To: {reply_to}")
+    click.echo(f"To: {item.contact_name} <{item.to or 'no address'}>")
+    click.echo(f"Subject: {item.subject}")
+    click.echo(f"Content-Language: {item.locale}")
+    click.echo("")
+    click.echo(item.html if html else item.text, nl=False)
+
+
+@cli.command()
+@click.argument("item_id", type=int, metavar="ID")
+@pass_app
+@fails_cleanly
+def edit(app: App, item_id: int) -> None:
+    """Open an email's subject and body in $EDITOR and save it as edited."""
+    with app.database.transaction() as store:
+        item = store.item(item_id)
+    if item.status is not Status.PENDING:
+        raise UsageError(f"item {item_id} is {item.status}: only pending items can be edited")
+    original = f"Subject: {item.subject}\n\n{item.text.rstrip()}\n\n{EDIT_MARKER}\n{item.html}"
+    try:
+        edited = click.edit(original, extension=".txt", require_save=True)
+    except click.UsageError as error:
+        raise UsageError(f"cannot start the editor: {error.message}: set $EDITOR") from None
+    if edited is None or edited == original:
+        click.echo(f"item {item_id} unchanged")
+        return
+    content = _parse_edit(edited, item.html, item.locale)
+    saved = service.save_edit(app.database, item_id, content)
+    click.echo(f"item {saved.id} saved as edited: {saved.subject}")
+
+
+def _parse_edit(edited: str, old_html: str, locale: str) -> service.Rendered:
+    head, _, rest = edited.partition("\n")
+    if not head.startswith("Subject:"):
+        raise UsageError("the edited file must start with a 'Subject:' line: nothing saved")
+    subject = " ".join(head.removeprefix("Subject:").split())
+    if not subject:
+        raise UsageError("the subject is empty: nothing saved")
+    text, marker, html = rest.partition(EDIT_MARKER)
+    text = text.strip() + "\n"
+    if not text.strip():
+        raise UsageError("the text body is empty: nothing saved (use 'reminders discard')")
+    html = html.lstrip("\n")
+    if not marker or html.strip() == old_html.strip():
+        html = html_from_text(text, locale)
+    return service.Rendered(subject=subject, text=text, html=html, locale=locale)
+
+
+@cli.command()
+@click.argument("item_ids", type=int, nargs=-1, required=True, metavar="ID...")
+@pass_app
+@fails_cleanly
+def discard(app: App, item_ids: tuple[int, ...]) -> None:
+    """Discard items: they leave the list and are never sent."""
+    items = service.discard(app.database, list(item_ids))
+    for item in items:
+        click.echo(f"item {item.id} discarded ({item.kind}, booking {item.booking_ref})")
+
+
+def main() -> None:
+    """Run the CLI."""
+    cli(prog_name="reminders")

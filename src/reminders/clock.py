@@ -1,0 +1,46 @@
+"""The one place that reads the clock; everything else is handed a `Clock`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Clock(Protocol):
+    """Tells the current instant."""
+
+    def now(self) -> datetime:
+        """Return the current instant, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    """The real clock (tests travel in time with freezegun, which patches it)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock stopped at one instant, for callers that pass a date explicitly."""
+
+    def __init__(self, instant: datetime) -> None:
+        if instant.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware instant")
+        self._instant = instant
+
+    def now(self) -> datetime:
+        return self._instant
+
+
+def local_today(now: datetime, zone: ZoneInfo) -> date:
+    """Return the calendar day it is in `zone` at the instant `now`.
+
+    DST changes do not matter here: the conversion goes through UTC, so on the
+    day clocks jump (23 h) or fall back (25 h) every instant still maps to
+    exactly one local calendar day.
+    """
+    if now.tzinfo is None:
+        raise ValueError("local_today needs a timezone-aware instant")
+    return now.astimezone(zone).date()

@@ -1,0 +1,410 @@
+"""Configuration: one TOML file, overridden by `REMINDERS_*` environment variables.
+
+Loaded once at the entry point and passed down; nothing reads it at import time.
+Secrets (`smtp.password`, `web.secret_key`) come only from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .bookings import ANCHOR_FIELDS
+from .errors import ConfigError, UsageError
+from .kinds import BUILT_IN_KINDS, ELIGIBILITY, Direction, Kind, KindDefinition, activate
+
+#: Where `--config` falls back to when neither the option nor REMINDERS_CONFIG is given.
+DEFAULT_CONFIG_PATH = Path("reminders.toml")
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SECRETS = {
+    ("smtp", "password"): "REMINDERS_SMTP__PASSWORD",
+    ("web", "secret_key"): "REMINDERS_WEB__SECRET_KEY",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    #: SQLAlchemy URL; a relative SQLite path is relative to the config file
+    url: str = "sqlite:///reminders.db"
+
+
+class MailSettings(_Section):
+    transport: Literal["smtp", "maildir"] = "smtp"
+    #: folder the maildir transport writes to, relative to the config file
+    maildir: str = "outbox"
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1025, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class WebSettings(_Section):
+    base_url: str = "http://127.0.0.1:8080"
+    secret_key: SecretStr | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value.rstrip("/")
+
+
+class ConsentSettings(_Section):
+    reconfirm_after_days: int = Field(default=730, ge=1)
+
+
+class TemplatesSettings(_Section):
+    #: folder of the default templates, relative to the config file
+    dir: str = "templates"
+
+
+class KindSettings(_Section):
+    """An agency's own kind, over one of the booking date fields."""
+
+    anchor: str
+    direction: Direction
+    #: which built-in kind's eligibility rule applies
+    eligible_as: str
+    retention: int | None = Field(default=None, ge=0)
+    template: str | None = None
+    tab: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("anchor")
+    @classmethod
+    def _known_anchor(cls, value: str) -> str:
+        if value not in ANCHOR_FIELDS:
+            raise ValueError(f"unknown anchor {value!r}: use one of {', '.join(ANCHOR_FIELDS)}")
+        return value
+
+    @field_validator("eligible_as")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        if value not in ELIGIBILITY:
+            raise ValueError(f"unknown rule {value!r}: use one of {', '.join(ELIGIBILITY)}")
+        return value
+
+
+class AgencySettings(_Section):
+    code: str
+    name: str
+    timezone: str
+    locale: str = "en"
+    sender: str
+    reply_to: str | None = None
+    plan_at: str = "06:30"
+    #: folder whose templates override the defaults for this agency
+    templates_dir: str | None = None
+    delays: dict[str, int] = Field(default_factory=dict)
+    retention: dict[str, int] = Field(default_factory=dict)
+    auto_send: dict[str, bool] = Field(default_factory=dict)
+    kinds: dict[str, KindSettings] = Field(default_factory=dict)
+
+    @field_validator("code")
+    @classmethod
+    def _code_shape(cls, value: str) -> str:
+        if not _CODE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid code: use lower-case letters, digits, '-' and '_'"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'Europe/Paris'"
+            ) from None
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"unknown locale {value!r}: use a code such as 'fr' or 'en'") from None
+        return value
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _, address = parseaddr(value)
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValueError(
+                f"{value!r} is not a valid mailbox ({error}): write 'Name <address@example.com>'"
+            ) from None
+        return value
+
+    @field_validator("plan_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not re.match(r"^\d{2}:\d{2}$", value):
+            raise ValueError(f"{value!r} is not a time: write HH:MM, e.g. '06:30'")
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time: write HH:MM, e.g. '06:30'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _kinds_are_known(self) -> AgencySettings:
+        for name in self.kinds:
+            if name in BUILT_IN_KINDS:
+                raise ValueError(f"kinds.{name}: '{name}' is a built-in kind: choose another name")
+            if not _CODE.match(name):
+                raise ValueError(f"kinds.{name}: use lower-case letters, digits, '-' and '_'")
+        known = [*BUILT_IN_KINDS, *self.kinds]
+        for table in ("delays", "retention", "auto_send"):
+            for name in getattr(self, table):
+                if name not in known:
+                    raise ValueError(
+                        f"{table}.{name}: unknown kind {name!r}: known kinds are "
+                        f"{', '.join(known)} (declare your own under [agency.kinds.NAME])"
+                    )
+        for table in ("delays", "retention"):
+            for name, days in getattr(self, table).items():
+                if days < 0:
+                    raise ValueError(f"{table}.{name}: must be 0 or more days, not {days}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def language(self) -> str:
+        return Locale.parse(self.locale).language
+
+    @property
+    def plan_time(self) -> time:
+        return time.fromisoformat(self.plan_at)
+
+    def definitions(self) -> dict[str, KindDefinition]:
+        """Return every kind this agency knows, built-in and its own, enabled or not."""
+        own = {
+            name: KindDefinition(
+                name=name,
+                anchor=spec.anchor,
+                direction=spec.direction,
+                eligibility=ELIGIBILITY[spec.eligible_as],
+                retention_days=spec.retention,
+                template=spec.template or name,
+                tab=spec.tab or {"en": name.replace("_", " ").capitalize()},
+            )
+            for name, spec in self.kinds.items()
+        }
+        return {**BUILT_IN_KINDS, **own}
+
+    def enabled_kinds(self) -> list[Kind]:
+        """Return the kinds switched on by a delay, in a stable order."""
+        definitions = self.definitions()
+        return [
+            activate(
+                definitions[name],
+                delay_days=delay,
+                retention_days=self.retention.get(name),
+                auto_send=self.auto_send.get(name, False),
+            )
+            for name, delay in self.delays.items()
+        ]
+
+    def kind(self, name: str) -> Kind:
+        """Return the enabled kind `name`, or explain which ones are."""
+        for kind in self.enabled_kinds():
+            if kind.name == name:
+                return kind
+        enabled = ", ".join(k.name for k in self.enabled_kinds()) or "none"
+        raise UsageError(
+            f"kind {name!r} is not enabled for agency {self.code!r}: enabled kinds are {enabled}"
+        )
+
+
+class Settings(BaseSettings):
+    """The whole configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REMINDERS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    mail: MailSettings = MailSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    web: WebSettings = WebSettings()
+    consent: ConsentSettings = ConsentSettings()
+    templates: TemplatesSettings = TemplatesSettings()
+    agency: list[AgencySettings] = Field(default_factory=list)
+    #: folder relative paths are resolved against (the config file's)
+    base_dir: Path = Path()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> Settings:
+        seen: set[str] = set()
+        for agency in self.agency:
+            if agency.code in seen:
+                raise ValueError(f"agency code {agency.code!r} appears twice: codes must be unique")
+            seen.add(agency.code)
+        return self
+
+    def path(self, value: str) -> Path:
+        """Resolve a path setting against the config file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def database_url(self) -> str:
+        """Return the database URL with a relative SQLite path made absolute."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite://":
+            file = url[len(prefix) :]
+            if file and file != ":memory:" and not file.startswith("/"):
+                return prefix + str(self.path(file))
+        return url
+
+    @property
+    def templates_path(self) -> Path:
+        return self.path(self.templates.dir)
+
+    @property
+    def maildir_path(self) -> Path:
+        return self.path(self.mail.maildir)
+
+    def agency_by_code(self, code: str) -> AgencySettings:
+        """Return the agency `code`, or explain which ones exist."""
+        for agency in self.agency:
+            if agency.code == code:
+                return agency
+        raise UsageError(f"unknown agency {code!r}: known agencies are {self.agency_codes()}")
+
+    def agency_codes(self) -> str:
+        return ", ".join(a.code for a in self.agency) or "none (add an [[agency]] table)"
+
+    def agencies(self, code: str | None = None) -> list[AgencySettings]:
+        """Return all agencies, or just `code` (checked)."""
+        return [self.agency_by_code(code)] if code else list(self.agency)
+
+    def agency_templates_path(self, agency: AgencySettings) -> Path:
+        """Return the agency's override folder (default: `<templates>/agencies/<code>`)."""
+        if agency.templates_dir:
+            return self.path(agency.templates_dir)
+        return self.templates_path / "agencies" / agency.code
+
+
+def config_path(option: str | None) -> Path:
+    """Pick the config file: `--config`, then REMINDERS_CONFIG, then ./reminders.toml."""
+    return Path(option or os.environ.get("REMINDERS_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read, validate and return the configuration in `path` (env overrides applied)."""
+    if not path.is_file():
+        raise ConfigError(
+            f"config file '{path}' not found: pass --config PATH or set REMINDERS_CONFIG "
+            "(start from config.example.toml)"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text: save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}: fix the syntax") from None
+    for (section, key), variable in _SECRETS.items():
+        if key in (data.get(section) or {}):
+            raise ConfigError(
+                f"{path}: {section}.{key}: secrets are not read from the file: "
+                f"remove it and set the environment variable {variable}"
+            )
+    if "base_dir" in data:
+        raise ConfigError(f"{path}: base_dir: unknown key: remove it")
+    try:
+        return Settings(**data, base_dir=path.resolve().parent)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(path, error, data)) from None
+
+
+def describe_validation_error(path: Path, error: ValidationError, data: dict[str, Any]) -> str:
+    """Turn a pydantic error into lines naming the file, the key and what is allowed."""
+    lines = []
+    for problem in error.errors():
+        key = _key_name(problem["loc"], data)
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key: remove it or check its spelling in config.example.toml"
+        elif problem["type"] == "missing":
+            message = "missing: this key is required (see config.example.toml)"
+        elif problem["type"] == "literal_error":
+            message = f"{message}, not {problem['input']!r}"
+        elif (
+            "input" in problem
+            and isinstance(problem["input"], str | int | float | bool)
+            and repr(problem["input"]) not in message
+        ):
+            message = f"{message} (got {problem['input']!r})"
+        lines.append(f"{path}: {key}: {message}" if key else f"{path}: {message}")
+    return "\n".join(lines)
+
+
+def _key_name(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            code = node[part].get("code") if isinstance(node, list) and part < len(node) else None
+            label = f"[{part}]" if not isinstance(code, str) else f"[{part}] ({code})"
+            parts[-1] = parts[-1] + label if parts else label
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts)

@@ -1,0 +1,117 @@
+"""Connecting to the database and migrating its schema with Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, event, make_url
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from .errors import DatabaseError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def create_engine(url: str) -> Engine:
+    """Create an engine for `url` (no connection is made yet)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"database.url {url!r} is not a database URL: write e.g. "
+            "'sqlite:///reminders.db' or 'postgresql+psycopg://user@host/db'"
+        ) from None
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        # Wait for another writer (a second process) instead of failing at once.
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options["pool_pre_ping"] = True
+    try:
+        engine = sa_create_engine(parsed, **options)
+    except (NoSuchModuleError, ModuleNotFoundError) as error:
+        raise DatabaseError(
+            f"no driver for database.url {describe(url)}: {error} "
+            "(for PostgreSQL install 'reminders[postgresql]')"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def describe(url: str) -> str:
+    """Return `url` with any password hidden, for messages."""
+    try:
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except ArgumentError:
+        return repr(url)
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate the schema to the newest revision; return (before, after) revisions."""
+    before = current_revision(engine)
+    try:
+        command.upgrade(_alembic_config(engine), "head")
+    except OperationalError as error:
+        raise unreachable(engine, error) from None
+    return before, head_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config_without_engine()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _alembic_config_without_engine() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the schema revision the database is at (None: empty database)."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as error:
+        raise unreachable(engine, error) from None
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise unless the database schema is at the newest revision."""
+    current = current_revision(engine)
+    if current != head_revision():
+        state = "empty" if current is None else f"at revision {current}"
+        raise DatabaseError(
+            f"the database {describe(engine.url.render_as_string(hide_password=False))} "
+            f"is {state}, not at the current schema: run 'reminders db upgrade'"
+        )
+
+
+def unreachable(engine: Engine, error: OperationalError) -> DatabaseError:
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    return DatabaseError(
+        f"cannot use the database {describe(engine.url.render_as_string(hide_password=False))}: "
+        f"{reason}: check database.url and that the server is running"
+    )

@@ -1,0 +1,365 @@
+"""CSV import of contacts and bookings: validate every row first, then upsert by `ref`.
+
+Parsing and validation are pure (rows in, values and problems out); `import_file`
+does the I/O: reads the file, asks the store which contacts exist, and writes
+nothing unless every row is valid (or the caller chose to skip invalid ones).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_precision, list_currencies
+from email_validator import EmailNotValidError, validate_email
+
+from .bookings import Booking, BookingStatus, Contact
+from .errors import ImportFileError
+from .store import Database, UpsertCounts
+
+T = TypeVar("T")
+
+CONTACT_COLUMNS = ("ref", "agency", "name", "email", "locale", "email_confirmed", "email_opt_out")
+BOOKING_COLUMNS = (
+    "ref",
+    "agency",
+    "contact_ref",
+    "property",
+    "status",
+    "option_expires_on",
+    "balance_due_on",
+    "balance_outstanding",
+    "currency",
+    "arrival_on",
+    "departure_on",
+)
+_CHUNK = 500
+
+
+class Entity(StrEnum):
+    CONTACTS = "contacts"
+    BOOKINGS = "bookings"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parsed(Generic[T]):
+    """Valid values (with their line numbers) and the problems of the other rows."""
+
+    values: list[tuple[int, T]]
+    problems: list[Problem]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportReport:
+    entity: Entity
+    rows: int
+    created: int
+    updated: int
+    skipped: list[Problem]
+
+
+class _Row:
+    """One CSV row being validated: collects every problem instead of stopping at one."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = {k: (v or "").strip() for k, v in values.items()}
+        self.problems: list[str] = []
+
+    def text(self, column: str, *, required: bool = True, max_length: int = 200) -> str:
+        value = self.values.get(column, "")
+        if required and not value:
+            self.problems.append(f"{column} is empty: give a value")
+        elif len(value) > max_length:
+            self.problems.append(f"{column} is longer than {max_length} characters")
+        return value
+
+    def choice(self, column: str, allowed: Sequence[str], hint: str = "") -> str:
+        value = self.values.get(column, "")
+        if value not in allowed:
+            self.problems.append(
+                f"{column} {value!r} is not allowed: use {', '.join(allowed)}{hint}"
+            )
+        return value
+
+    def day(self, column: str) -> date | None:
+        value = self.values.get(column, "")
+        if not value:
+            return None
+        try:
+            if len(value) != 10:
+                raise ValueError
+            return date.fromisoformat(value)
+        except ValueError:
+            self.problems.append(f"{column} {value!r} is not a date: write YYYY-MM-DD")
+            return None
+
+    def flag(self, column: str) -> bool:
+        value = self.values.get(column, "").lower()
+        if value in ("", "false"):
+            return False
+        if value == "true":
+            return True
+        self.problems.append(
+            f"{column} {self.values[column]!r} is not a boolean: write true or false"
+        )
+        return False
+
+
+def _read(path: Path, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise ImportFileError(f"file '{path}' not found: check the path") from None
+    except OSError as error:
+        raise ImportFileError(f"cannot read '{path}': {error.strerror}") from None
+    with handle:
+        try:
+            reader = csv.DictReader(handle, strict=True)
+            header = reader.fieldnames
+            if not header:
+                raise ImportFileError(f"{path.name}: the file is empty: it needs a header row")
+            header = [h.strip() for h in header]
+            reader.fieldnames = header
+            missing = [c for c in columns if c not in header]
+            unknown = [c for c in header if c not in columns]
+            if missing or unknown:
+                parts = []
+                if missing:
+                    parts.append(f"missing column(s) {', '.join(missing)}")
+                if unknown:
+                    parts.append(f"unknown column(s) {', '.join(repr(c) for c in unknown)}")
+                raise ImportFileError(
+                    f"{path.name} line 1: {' and '.join(parts)}: "
+                    f"the header must be {','.join(columns)}"
+                )
+            rows = []
+            for values in reader:
+                if None in values or any(v is None for v in values.values()):
+                    rows.append((reader.line_num, {"__columns__": "bad"}))
+                    continue
+                rows.append((reader.line_num, values))
+            return rows
+        except UnicodeDecodeError as error:
+            raise ImportFileError(
+                f"{path.name}: not UTF-8 text (byte {error.start}): save the file as UTF-8 CSV"
+            ) from None
+        except csv.Error as error:
+            raise ImportFileError(f"{path.name}: not a readable CSV file: {error}") from None
+
+
+def parse_contacts(
+    rows: Iterable[tuple[int, dict[str, str]]], agencies: Sequence[str]
+) -> Parsed[Contact]:
+    """Validate contact rows; return the valid contacts and every problem."""
+    values: list[tuple[int, Contact]] = []
+    problems: list[Problem] = []
+    first_line: dict[str, int] = {}
+    for line, raw in rows:
+        if "__columns__" in raw:
+            problems.append(Problem(line=line, message=_WRONG_WIDTH))
+            continue
+        row = _Row(raw)
+        ref = row.text("ref", max_length=100)
+        agency = row.choice("agency", agencies, " (agencies are declared in the TOML file)")
+        name = row.text("name")
+        email = row.text("email", required=False, max_length=320)
+        if email:
+            try:
+                validate_email(email, check_deliverability=False)
+            except EmailNotValidError as error:
+                row.problems.append(f"email {email!r} is not a valid address: {error}")
+        locale = row.text("locale", required=False, max_length=20)
+        if locale:
+            _check_locale(row, locale)
+        confirmed = row.flag("email_confirmed")
+        opted_out = row.flag("email_opt_out")
+        _check_duplicate(row, ref, line, first_line)
+        if row.problems:
+            problems.append(Problem(line=line, message="; ".join(row.problems)))
+            continue
+        values.append(
+            (
+                line,
+                Contact(
+                    ref=ref,
+                    agency=agency,
+                    name=name,
+                    email=email or None,
+                    locale=locale or None,
+                    email_confirmed=confirmed,
+                    email_opt_out=opted_out,
+                ),
+            )
+        )
+    return Parsed(values=values, problems=problems)
+
+
+def parse_bookings(
+    rows: Iterable[tuple[int, dict[str, str]]],
+    agencies: Sequence[str],
+    is_known_contact: Callable[[str], bool],
+) -> Parsed[Booking]:
+    """Validate booking rows; return the valid bookings and every problem."""
+    values: list[tuple[int, Booking]] = []
+    problems: list[Problem] = []
+    first_line: dict[str, int] = {}
+    currencies = list_currencies()
+    for line, raw in rows:
+        if "__columns__" in raw:
+            problems.append(Problem(line=line, message=_WRONG_WIDTH))
+            continue
+        row = _Row(raw)
+        ref = row.text("ref", max_length=100)
+        agency = row.choice("agency", agencies, " (agencies are declared in the TOML file)")
+        contact_ref = row.text("contact_ref", max_length=100)
+        if contact_ref and not is_known_contact(contact_ref):
+            row.problems.append(
+                f"unknown contact {contact_ref!r}: import it with 'reminders import contacts' first"
+            )
+        property_ = row.text("property", required=False)
+        status = row.choice("status", [s.value for s in BookingStatus])
+        dates = {
+            column: row.day(column)
+            for column in ("option_expires_on", "balance_due_on", "arrival_on", "departure_on")
+        }
+        currency = row.values.get("currency", "").upper() or "EUR"
+        if currency not in currencies:
+            row.problems.append(
+                f"currency {row.values['currency']!r} is not an ISO 4217 code: write e.g. EUR"
+            )
+        amount = _amount(row, currency if currency in currencies else "EUR")
+        arrival, departure = dates["arrival_on"], dates["departure_on"]
+        if arrival and departure and departure < arrival:
+            row.problems.append(
+                f"departure_on {departure.isoformat()} is before arrival_on {arrival.isoformat()}"
+            )
+        _check_duplicate(row, ref, line, first_line)
+        if row.problems:
+            problems.append(Problem(line=line, message="; ".join(row.problems)))
+            continue
+        values.append(
+            (
+                line,
+                Booking(
+                    ref=ref,
+                    agency=agency,
+                    contact_ref=contact_ref,
+                    property=property_,
+                    status=BookingStatus(status),
+                    balance_outstanding=amount,
+                    currency=currency,
+                    **dates,
+                ),
+            )
+        )
+    return Parsed(values=values, problems=problems)
+
+
+_WRONG_WIDTH = "wrong number of cells: every row needs one cell per header column"
+
+
+def _amount(row: _Row, currency: str) -> Decimal:
+    value = row.values.get("balance_outstanding", "")
+    if not value:
+        return Decimal(0)
+    try:
+        amount = Decimal(value)
+        if not amount.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        row.problems.append(
+            f"balance_outstanding {value!r} is not an amount: write e.g. 1250.00 (dot as separator)"
+        )
+        return Decimal(0)
+    if amount < 0:
+        row.problems.append(f"balance_outstanding {value!r} is negative: write 0 when paid")
+    places = get_currency_precision(currency)
+    if amount != amount.quantize(Decimal(1).scaleb(-places)):
+        row.problems.append(
+            f"balance_outstanding {value!r} has more than {places} decimal places for {currency}"
+        )
+    if abs(amount) >= Decimal(10) ** 13:
+        row.problems.append(f"balance_outstanding {value!r} is too large")
+    return amount
+
+
+def _check_locale(row: _Row, locale: str) -> None:
+    try:
+        Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        row.problems.append(f"locale {locale!r} is unknown: write a code such as fr or en")
+
+
+def _check_duplicate(row: _Row, ref: str, line: int, first_line: dict[str, int]) -> None:
+    if not ref:
+        return
+    if ref in first_line:
+        row.problems.append(f"ref {ref!r} already appears on line {first_line[ref]}")
+    else:
+        first_line[ref] = line
+
+
+def describe(path: Path, problem: Problem) -> str:
+    """Return one line naming the file, the line and what is wrong."""
+    return f"{path.name} line {problem.line}: {problem.message}"
+
+
+def import_file(
+    database: Database,
+    entity: Entity,
+    path: Path,
+    agencies: Sequence[str],
+    *,
+    skip_invalid: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Validate every row of `path`, then upsert the valid ones by `ref`.
+
+    Raises `ImportFileError` listing every bad row, with nothing written, when a
+    row is invalid and `skip_invalid` is false.
+    """
+    columns = CONTACT_COLUMNS if entity is Entity.CONTACTS else BOOKING_COLUMNS
+    rows = list(_read(path, columns))
+    with database.transaction() as store:
+        parsed: Parsed[Contact] | Parsed[Booking]
+        if entity is Entity.CONTACTS:
+            parsed = parse_contacts(rows, agencies)
+        else:
+            referenced = {r.get("contact_ref", "").strip() for _, r in rows}
+            known = store.existing_contact_refs(referenced)
+            parsed = parse_bookings(rows, agencies, known.__contains__)
+        if parsed.problems and not skip_invalid:
+            lines = [describe(path, p) for p in parsed.problems]
+            lines.append(
+                f"nothing imported: {len(parsed.problems)} of {len(rows)} rows are invalid; "
+                "fix them, or pass --skip-invalid to import the valid rows"
+            )
+            raise ImportFileError("\n".join(lines))
+        created = updated = 0
+        values = [v for _, v in parsed.values]
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start : start + _CHUNK]
+            counts: UpsertCounts = (
+                store.upsert_contacts(chunk)  # type: ignore[arg-type]
+                if entity is Entity.CONTACTS
+                else store.upsert_bookings(chunk)  # type: ignore[arg-type]
+            )
+            created, updated = created + counts.created, updated + counts.updated
+            if on_progress:
+                on_progress(start + len(chunk), len(values))
+    return ImportReport(
+        entity=entity, rows=len(rows), created=created, updated=updated, skipped=parsed.problems
+    )

@@ -1,0 +1,148 @@
+"""The retro-planning rule: which reminders are visible on a given local day.
+
+Pure functions of their inputs: no clock, no SQL, no templates.
+
+For a booking with anchor date ``A`` and a kind with ``offset`` and ``retention``
+(days), the item is visible on the agency's local day ``today`` iff::
+
+    A + offset  <=  today  <=  A + offset + retention      (both ends inclusive)
+
+All arithmetic is on calendar days (`datetime.date`), never on instants, so DST
+changes cannot shift a window, and month ends and leap days need no special case:
+2020-02-29 + 1 day is 2020-03-01, 2021-01-31 + 30 days is 2021-03-02.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from .bookings import Booking, BookingStatus
+from .kinds import Kind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DateRange:
+    """A closed range of calendar days, ``first <= day <= last``."""
+
+    first: date
+    last: date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+    @property
+    def is_empty(self) -> bool:
+        return self.first > self.last
+
+
+def window(kind: Kind, anchor_on: date) -> DateRange:
+    """Return the days an item of `kind` anchored on `anchor_on` is listed."""
+    first = anchor_on + timedelta(days=kind.offset_days)
+    return DateRange(first=first, last=first + timedelta(days=kind.retention_days))
+
+
+def visible_anchors(kind: Kind, today: date) -> DateRange:
+    """Return the anchor dates whose window includes `today`.
+
+    Inverting the rule: ``today - offset - retention <= A <= today - offset``.
+    The store selects bookings over this range of an indexed date column.
+    """
+    last = today - timedelta(days=kind.offset_days)
+    return DateRange(first=last - timedelta(days=kind.retention_days), last=last)
+
+
+def missed_anchors(kind: Kind, today: date, last_planned_on: date | None) -> DateRange | None:
+    """Return the anchor dates whose window ended while no planning pass ran.
+
+    The agency's previous pass was on `last_planned_on`; nothing ran on the days
+    after it and before `today`. A window whose last day falls in that gap was
+    never listed by a pass on a day it covered. The first pass (`last_planned_on`
+    is None) misses nothing: what ended before it is history.
+    """
+    if last_planned_on is None:
+        return None
+    gap = DateRange(first=last_planned_on + timedelta(days=1), last=today - timedelta(days=1))
+    if gap.is_empty:
+        return None
+    shift = timedelta(days=kind.offset_days + kind.retention_days)
+    return DateRange(first=gap.first - shift, last=gap.last - shift)
+
+
+class Outcome(StrEnum):
+    LISTED = "listed"  #: the window includes today: queue it as pending
+    MISSED = "missed"  #: the whole window went by while nothing planned
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned:
+    """One reminder the planner decided on."""
+
+    booking: Booking
+    kind: Kind
+    anchor_on: date
+    visible: DateRange
+    outcome: Outcome
+
+
+def plan(
+    kinds: Iterable[Kind],
+    bookings: Iterable[Booking],
+    today: date,
+    last_planned_on: date | None = None,
+) -> list[Planned]:
+    """Decide, for every eligible booking and kind, whether it is listed today or missed.
+
+    Bookings not eligible for a kind, without its anchor date, or whose window
+    neither includes `today` nor ended unseen since `last_planned_on`, give nothing.
+    """
+    kinds = list(kinds)
+    decisions: list[Planned] = []
+    for booking in bookings:
+        for kind in kinds:
+            decision = decide(kind, booking, today, last_planned_on)
+            if decision is not None:
+                decisions.append(decision)
+    return decisions
+
+
+def decide(
+    kind: Kind, booking: Booking, today: date, last_planned_on: date | None = None
+) -> Planned | None:
+    """Decide for one booking and one kind (see `plan`)."""
+    anchor_on = booking.anchor(kind.anchor)
+    if anchor_on is None or not kind.eligibility.admits(booking):
+        return None
+    visible = window(kind, anchor_on)
+    if today in visible:
+        outcome = Outcome.LISTED
+    else:
+        missed = missed_anchors(kind, today, last_planned_on)
+        if missed is None or anchor_on not in missed:
+            return None
+        outcome = Outcome.MISSED
+    return Planned(
+        booking=booking, kind=kind, anchor_on=anchor_on, visible=visible, outcome=outcome
+    )
+
+
+class WithdrawReason(StrEnum):
+    DATE_MOVED = "date_moved"  #: the booking's anchor date is no longer the item's
+    CANCELLED = "cancelled"  #: the booking was cancelled
+    BALANCE_PAID = "balance_paid"  #: nothing is owed any more
+    NOT_ELIGIBLE = "not_eligible"  #: the booking's status no longer fits the kind
+
+
+def withdraw_reason(kind: Kind, booking: Booking, anchor_on: date) -> WithdrawReason | None:
+    """Tell why a pending item anchored on `anchor_on` no longer qualifies, or None."""
+    if booking.anchor(kind.anchor) != anchor_on:
+        return WithdrawReason.DATE_MOVED
+    if booking.status is BookingStatus.CANCELLED:
+        return WithdrawReason.CANCELLED
+    if booking.status not in kind.eligibility.statuses:
+        return WithdrawReason.NOT_ELIGIBLE
+    if kind.eligibility.needs_outstanding_balance and booking.balance_outstanding <= 0:
+        return WithdrawReason.BALANCE_PAID
+    return None

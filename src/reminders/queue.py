@@ -1,0 +1,92 @@
+"""The queue of reminder emails: states, allowed transitions and the item value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from .errors import TransitionError
+
+
+class Status(StrEnum):
+    PENDING = "pending"  #: waiting for staff in its tab
+    APPROVED = "approved"  #: staff (or auto_send) said send; the dispatcher will
+    SENDING = "sending"  #: claimed by a dispatcher, SMTP transaction under way
+    SENT = "sent"  #: accepted by the mail server
+    FAILED = "failed"  #: refused for good, or retries used up
+    UNKNOWN = "unknown"  #: found in `sending` after a crash; a person decides
+    DISCARDED = "discarded"  #: staff decided not to send it
+    EXPIRED = "expired"  #: its window passed while it was pending
+    WITHDRAWN = "withdrawn"  #: the booking no longer qualifies (date moved, cancelled, paid)
+    MISSED = "missed"  #: its whole window went by while nothing planned; never sent
+
+
+#: Allowed transitions: target status -> the statuses it may come from.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.APPROVED: frozenset({Status.PENDING}),
+    Status.SENDING: frozenset({Status.APPROVED, Status.UNKNOWN}),
+    Status.SENT: frozenset({Status.SENDING, Status.UNKNOWN}),
+    Status.FAILED: frozenset({Status.SENDING}),
+    Status.UNKNOWN: frozenset({Status.SENDING}),
+    # Approved items wait for the dispatcher (or a retry): staff may still stop them.
+    Status.DISCARDED: frozenset({Status.PENDING, Status.APPROVED}),
+    Status.EXPIRED: frozenset({Status.PENDING}),
+    Status.WITHDRAWN: frozenset({Status.PENDING}),
+}
+
+#: Statuses whose content staff may still edit.
+EDITABLE = frozenset({Status.PENDING})
+
+
+def sources_of(target: Status) -> frozenset[Status]:
+    """Return the statuses an item may leave for `target`."""
+    return TRANSITIONS.get(target, frozenset())
+
+
+def check_transition(item_id: int, current: Status, target: Status) -> None:
+    """Raise `TransitionError` unless an item may go from `current` to `target`."""
+    if current not in sources_of(target):
+        allowed = ", ".join(sorted(sources_of(target))) or "nothing"
+        raise TransitionError(
+            f"item {item_id} is {current}, so it cannot become {target} "
+            f"(only {allowed} can): see 'reminders show {item_id}'"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rendered:
+    """One email's content as rendered from templates (or edited by staff)."""
+
+    subject: str
+    text: str
+    html: str
+    locale: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueItem:
+    """One reminder email in the queue, with what is needed to list and send it."""
+
+    id: int
+    agency: str
+    kind: str
+    status: Status
+    booking_ref: str
+    contact_ref: str
+    contact_name: str
+    to: str | None
+    anchor_on: date
+    visible_from: date
+    visible_until: date
+    subject: str
+    text: str
+    html: str
+    locale: str
+    edited: bool
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    #: consent inputs of the contact, for `consent.reason_for`
+    email_confirmed: bool = False
+    email_opt_out: bool = False

@@ -1,0 +1,273 @@
+"""The service layer: combines the pure planner with the store, the renderer and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from email.utils import parseaddr
+from typing import Any
+
+from .clock import Clock, local_today
+from .config import AgencySettings, Settings
+from .consent import ConsentReason, reason_for
+from .errors import TemplateError
+from .kinds import Kind
+from .planning import Outcome, WithdrawReason, decide, missed_anchors, visible_anchors
+from .queue import QueueItem, Rendered, Status
+from .store import Candidate, Database, NewItem, Store
+from .templates import Renderer
+
+
+@dataclass(slots=True, kw_only=True)
+class KindReport:
+    kind: str
+    created: int = 0
+    missed: list[QueueItem] = field(default_factory=list)
+    withdrawn: dict[WithdrawReason, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class AgencyPlan:
+    """What one planning pass did (or, in a dry run, would do) for one agency."""
+
+    agency: str
+    today: date
+    first_pass: bool
+    kinds: list[KindReport] = field(default_factory=list)
+    expired: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        return sum(k.created for k in self.kinds)
+
+    @property
+    def withdrawn(self) -> int:
+        return sum(sum(k.withdrawn.values()) for k in self.kinds)
+
+    @property
+    def missed(self) -> list[QueueItem]:
+        return [item for k in self.kinds for item in k.missed]
+
+
+def renderer_for(settings: Settings, agency: AgencySettings) -> Renderer:
+    """Return the renderer of `agency`: its own templates first, then the defaults."""
+    return Renderer(settings.templates_path, settings.agency_templates_path(agency))
+
+
+def agency_today(agency: AgencySettings, clock: Clock) -> date:
+    """Return today's date in the agency's own time zone."""
+    return local_today(clock.now(), agency.zone)
+
+
+def plan_agency(
+    database: Database,
+    settings: Settings,
+    agency: AgencySettings,
+    *,
+    today: date | None = None,
+    dry_run: bool = False,
+) -> AgencyPlan:
+    """Run one planning pass for `agency` on its local `today` (default: the clock's).
+
+    In one transaction: withdraw pending items that no longer qualify, expire
+    those whose window passed, queue every eligible booking whose window includes
+    today, and record as `missed` the windows that ended since the previous pass.
+    A template error leaves that item out, is reported, and the pass is not
+    recorded, so the next pass still sees the gap.
+    """
+    today = today or agency_today(agency, database.clock)
+    renderer = renderer_for(settings, agency)
+    with database.transaction(dry_run=dry_run) as store:
+        last = store.last_planned_on(agency.code)
+        report = AgencyPlan(agency=agency.code, today=today, first_pass=last is None)
+        for kind in agency.enabled_kinds():
+            kind_report = KindReport(kind=kind.name)
+            report.kinds.append(kind_report)
+            kind_report.withdrawn = store.withdraw_unqualified(agency.code, kind)
+        report.expired = store.expire_passed(agency.code, today)
+        for kind, kind_report in zip(agency.enabled_kinds(), report.kinds, strict=True):
+            _queue_kind(store, renderer, agency, kind, today, last, kind_report, report.errors)
+        if not report.errors:
+            store.record_pass(agency.code, today)
+    return report
+
+
+def _queue_kind(
+    store: Store,
+    renderer: Renderer,
+    agency: AgencySettings,
+    kind: Kind,
+    today: date,
+    last: date | None,
+    report: KindReport,
+    errors: list[str],
+) -> None:
+    ranges = [visible_anchors(kind, today)]
+    missed = missed_anchors(kind, today, last)
+    if missed is not None:
+        ranges.append(missed)
+    for anchors in ranges:
+        new_items: list[NewItem] = []
+        for candidate in store.candidates(agency.code, kind, anchors):
+            decision = decide(kind, candidate.booking, today, last)
+            if decision is None:
+                continue
+            try:
+                content = render_item(renderer, agency, kind, candidate, decision.anchor_on)
+            except TemplateError as error:
+                if str(error) not in errors:
+                    errors.append(str(error))
+                continue
+            status = Status.PENDING if decision.outcome is Outcome.LISTED else Status.MISSED
+            new_items.append(
+                NewItem(
+                    agency=agency.code,
+                    kind=kind.name,
+                    booking_id=candidate.booking_id,
+                    anchor_on=decision.anchor_on,
+                    visible=decision.visible,
+                    status=status,
+                    content=content,
+                )
+            )
+        ids = store.add_items(new_items)
+        created = store.items(ids=ids) if ids else []
+        report.created += sum(1 for i in created if i.status is Status.PENDING)
+        report.missed.extend(i for i in created if i.status is Status.MISSED)
+
+
+def render_item(
+    renderer: Renderer, agency: AgencySettings, kind: Kind, candidate: Candidate, anchor_on: date
+) -> Rendered:
+    """Render the email of one booking for one kind, in the contact's language."""
+    language = renderer.language_for(kind.template, candidate.contact.locale, agency.locale)
+    return renderer.render(
+        kind.template, language, email_context(agency, kind, candidate, anchor_on, language)
+    )
+
+
+def email_context(
+    agency: AgencySettings, kind: Kind, candidate: Candidate, anchor_on: date, language: str
+) -> dict[str, Any]:
+    """Return the variables templates see (documented in templates/README.md)."""
+    contact, booking = candidate.contact, candidate.booking
+    return {
+        "agency": {
+            "code": agency.code,
+            "name": agency.name,
+            "sender": agency.sender,
+            "email": parseaddr(agency.sender)[1],
+            "reply_to": agency.reply_to,
+        },
+        "contact": {
+            "ref": contact.ref,
+            "name": contact.name,
+            "email": contact.email,
+            "locale": contact.locale,
+        },
+        "booking": {
+            "ref": booking.ref,
+            "property": booking.property,
+            "status": str(booking.status),
+            "option_expires_on": booking.option_expires_on,
+            "balance_due_on": booking.balance_due_on,
+            "balance_outstanding": booking.balance_outstanding,
+            "currency": booking.currency,
+            "arrival_on": booking.arrival_on,
+            "departure_on": booking.departure_on,
+        },
+        "kind": {
+            "name": kind.name,
+            "tab": kind.tab_label(language),
+            "delay_days": kind.delay_days,
+            "anchor_on": anchor_on,
+        },
+    }
+
+
+def consent_of(item: QueueItem) -> ConsentReason:
+    """Tell whether the item's contact may be written to now, or why not."""
+    return reason_for(address=item.to, confirmed=item.email_confirmed, opted_out=item.email_opt_out)
+
+
+def discard(database: Database, item_ids: list[int]) -> list[QueueItem]:
+    """Discard items (all or nothing)."""
+    with database.transaction() as store:
+        return [
+            store.transition(i, Status.DISCARDED, reason="discarded by staff") for i in item_ids
+        ]
+
+
+def save_edit(database: Database, item_id: int, content: Rendered) -> QueueItem:
+    with database.transaction() as store:
+        return store.save_edit(item_id, content)
+
+
+def check_templates(settings: Settings) -> list[str]:
+    """Compile and test-render every enabled kind's templates; return the problems."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from .bookings import Booking, BookingStatus, Contact
+
+    problems: list[str] = []
+    if not settings.templates_path.is_dir():
+        return [
+            f"templates folder '{settings.templates_path}' not found: set templates.dir "
+            "to the folder holding the default templates"
+        ]
+    sample_day = date(2030, 6, 15)
+    for agency in settings.agency:
+        renderer = renderer_for(settings, agency)
+        for kind in agency.enabled_kinds():
+            languages = [
+                lang for lang in ("fr", "en", agency.language) if renderer.has(kind.template, lang)
+            ]
+            if agency.language not in languages and "en" not in languages:
+                problems.append(
+                    f"agency {agency.code}: kind {kind.name} has no templates in "
+                    f"'{agency.language}' nor 'en': create {kind.template}/subject."
+                    f"{agency.language}.txt, body.{agency.language}.txt and "
+                    f"body.{agency.language}.html"
+                )
+                continue
+            found = [
+                p
+                for p in renderer.check(kind.template, tuple(dict.fromkeys(languages)))
+                if p not in problems
+            ]
+            problems.extend(found)
+            if found:
+                continue
+            sample = Candidate(
+                booking_id=0,
+                booking=Booking(
+                    ref="SAMPLE",
+                    agency=agency.code,
+                    contact_ref="SAMPLE",
+                    property="Sample chalet",
+                    status=BookingStatus.CONFIRMED,
+                    option_expires_on=sample_day,
+                    balance_due_on=sample_day,
+                    balance_outstanding=Decimal("1250.00"),
+                    currency="EUR",
+                    arrival_on=sample_day,
+                    departure_on=sample_day + timedelta(days=7),
+                ),
+                contact=Contact(
+                    ref="SAMPLE",
+                    agency=agency.code,
+                    name="Sample Guest",
+                    email="guest@example.com",
+                    locale=None,
+                ),
+            )
+            for language in dict.fromkeys(languages):
+                try:
+                    context = email_context(agency, kind, sample, sample_day, language)
+                    renderer.render(kind.template, language, context)
+                except TemplateError as error:
+                    if str(error) not in problems:
+                        problems.append(str(error))
+    return problems

@@ -1,0 +1,185 @@
+"""Rendering reminder emails from Jinja templates admins may edit (sandboxed).
+
+Layout of a templates folder (the defaults, or an agency's override folder that
+shadows them file by file)::
+
+    <template>/subject.<lang>.txt   one line
+    <template>/body.<lang>.txt      the plain-text part
+    <template>/body.<lang>.html     the HTML part (autoescaped)
+
+`<template>` is the kind's name unless the kind names another; `<lang>` is a
+language code (`fr`, `en`). The language is the contact's, then the agency's,
+then English: the first for which the kind has a subject template.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import TemplateError
+from .queue import Rendered
+
+FALLBACK_LANGUAGE = "en"
+PARTS = ("subject", "text", "html")
+_FILES = {"subject": "subject.{lang}.txt", "text": "body.{lang}.txt", "html": "body.{lang}.html"}
+
+
+def language_of(locale: str | None) -> str | None:
+    """Return the language code of a locale such as 'fr_FR' or 'en-GB', or None."""
+    if not locale:
+        return None
+    try:
+        return Locale.parse(locale.replace("-", "_")).language
+    except (UnknownLocaleError, ValueError):
+        return None
+
+
+class Renderer:
+    """Renders the emails of one agency: its own templates first, then the defaults."""
+
+    def __init__(self, default_dir: Path, override_dir: Path | None = None) -> None:
+        folders = [str(d) for d in (override_dir, default_dir) if d is not None and d.is_dir()]
+        self._folders = folders
+        self._env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(folders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.filters["date"] = _format_date
+        self._env.filters["money"] = _format_money
+        self._env.filters["number"] = _format_number
+
+    def language_for(self, template: str, *candidates: str | None) -> str:
+        """Pick the first language among `candidates` (then English) the kind has templates in."""
+        for locale in (*candidates, FALLBACK_LANGUAGE):
+            language = language_of(locale)
+            if language and self._exists(template, "subject", language):
+                return language
+        raise TemplateError(
+            f"no templates for '{template}': create {template}/subject.en.txt, body.en.txt "
+            f"and body.en.html in {self._describe_folders()}"
+        )
+
+    def render(self, template: str, language: str, context: Mapping[str, Any]) -> Rendered:
+        """Render subject, text and HTML of `template` in `language`."""
+        values = {**context, "language": language}
+        parts = {
+            part: self._render_part(_FILES[part].format(lang=language), template, values, language)
+            for part in PARTS
+        }
+        subject = " ".join(parts["subject"].split())  # one header line, no injection
+        if not subject:
+            raise TemplateError(
+                f"template {template}/{_FILES['subject'].format(lang=language)} rendered an "
+                "empty subject: give it some text"
+            )
+        return Rendered(subject=subject, text=parts["text"], html=parts["html"], locale=language)
+
+    def check(self, template: str, languages: tuple[str, ...] = ("fr", "en")) -> list[str]:
+        """Compile every part of `template` in the given languages; return the problems."""
+        problems = []
+        for language in languages:
+            for part in PARTS:
+                name = f"{template}/{_FILES[part].format(lang=language)}"
+                try:
+                    self._env.get_template(name)
+                except jinja2.TemplateNotFound:
+                    problems.append(f"template {name} is missing in {self._describe_folders()}")
+                except jinja2.TemplateSyntaxError as error:
+                    problems.append(_describe(error, name))
+        return problems
+
+    def has(self, template: str, language: str) -> bool:
+        """Tell whether `template` has a subject in `language`."""
+        return self._exists(template, "subject", language)
+
+    def _exists(self, template: str, part: str, language: str) -> bool:
+        name = f"{template}/{_FILES[part].format(lang=language)}"
+        return any((Path(folder) / name).is_file() for folder in self._folders)
+
+    def _render_part(
+        self, filename: str, template: str, values: Mapping[str, Any], language: str
+    ) -> str:
+        name = f"{template}/{filename}"
+        try:
+            compiled = self._env.get_template(name)
+            return compiled.render(values).strip() + "\n"
+        except jinja2.TemplateNotFound:
+            raise TemplateError(
+                f"template {name} is missing in {self._describe_folders()}: create it"
+            ) from None
+        except jinja2.TemplateError as error:
+            raise TemplateError(_describe(error, name)) from None
+        except (ArithmeticError, TypeError, ValueError, LookupError) as error:
+            raise TemplateError(_describe(error, name)) from None
+
+    def _describe_folders(self) -> str:
+        return " or ".join(f"'{f}'" for f in self._folders) or "the templates folder (not found)"
+
+
+def _describe(error: Exception, name: str) -> str:
+    """Say which template and line broke, and how."""
+    filename, lineno = name, getattr(error, "lineno", None)
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        filename = error.name or name
+    else:
+        # Jinja rewrites tracebacks so template frames carry the template's path and line.
+        for frame in reversed(traceback.extract_tb(error.__traceback__)):
+            if frame.filename.endswith((".txt", ".html")):
+                filename, lineno = _relative(frame.filename), frame.lineno
+                break
+    message = getattr(error, "message", None) or str(error)
+    where = f"{filename} line {lineno}" if lineno else filename
+    return f"template {where}: {message}: fix the template, then run 'reminders config check'"
+
+
+def _relative(path: str) -> str:
+    match = re.search(r"([^/\\]+[/\\][^/\\]+)$", path)
+    return match.group(1) if match else path
+
+
+@jinja2.pass_context
+def _format_date(context: jinja2.runtime.Context, value: date | None, style: str = "long") -> str:
+    if value is None:
+        return ""
+    return format_date(value, format=style, locale=context["language"])
+
+
+@jinja2.pass_context
+def _format_money(
+    context: jinja2.runtime.Context, value: Decimal | int | float, currency: str = "EUR"
+) -> str:
+    return format_currency(value, currency, locale=context["language"])
+
+
+@jinja2.pass_context
+def _format_number(context: jinja2.runtime.Context, value: Decimal | int | float) -> str:
+    return format_decimal(value, locale=context["language"])
+
+
+def html_from_text(text: str, language: str) -> str:
+    """Build a plain HTML part from staff's edited text: paragraphs, line breaks, escaped."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    body = "\n".join(
+        "<p>" + str(markupsafe.escape(p)).replace("\n", "<br>\n") + "</p>" for p in paragraphs
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{markupsafe.escape(language)}">\n'
+        f'<head><meta charset="utf-8"></head>\n<body>\n{body}\n</body>\n</html>\n'
+    )

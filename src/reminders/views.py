@@ -1,0 +1,142 @@
+"""How the CLI shows things: plain tables for people, JSON objects for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from .config import Settings
+from .consent import ConsentReason
+from .queue import QueueItem
+from .service import AgencyPlan
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot show {type(value).__name__} as JSON")
+
+
+def item_object(item: QueueItem, consent: ConsentReason, tab: str) -> dict[str, Any]:
+    """The JSON object of one queue item (SPEC §5 fields and a few more)."""
+    return {
+        "id": item.id,
+        "agency": item.agency,
+        "kind": item.kind,
+        "tab": tab,
+        "status": item.status,
+        "booking_ref": item.booking_ref,
+        "contact_ref": item.contact_ref,
+        "contact_name": item.contact_name,
+        "to": item.to,
+        "subject": item.subject,
+        "anchor_on": item.anchor_on,
+        "visible_from": item.visible_from,
+        "visible_until": item.visible_until,
+        "consent": consent,
+        "edited": item.edited,
+        "reason": item.reason,
+        "locale": item.locale,
+    }
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
+    """Lay out rows in aligned columns (the last column is not padded)."""
+    cells = [[str(h) for h in headers]] + [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)] + [row[-1]]
+        lines.append(indent + "  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def plan_object(report: AgencyPlan, dry_run: bool) -> dict[str, Any]:
+    return {
+        "agency": report.agency,
+        "date": report.today,
+        "dry_run": dry_run,
+        "first_pass": report.first_pass,
+        "created": {k.kind: k.created for k in report.kinds},
+        "withdrawn": {k.kind: dict(k.withdrawn) for k in report.kinds if k.withdrawn},
+        "expired": report.expired,
+        "missed": [
+            {
+                "id": m.id if not dry_run else None,
+                "kind": m.kind,
+                "booking_ref": m.booking_ref,
+                "contact_ref": m.contact_ref,
+                "anchor_on": m.anchor_on,
+                "visible_from": m.visible_from,
+                "visible_until": m.visible_until,
+            }
+            for m in report.missed
+        ],
+        "errors": report.errors,
+    }
+
+
+def plan_text(report: AgencyPlan, dry_run: bool) -> str:
+    withdrawn = ", ".join(
+        f"{reason} {n}" for k in report.kinds for reason, n in k.withdrawn.items()
+    )
+    head = (
+        f"{report.agency} {report.today.isoformat()}{' (dry run)' if dry_run else ''}: "
+        f"{report.created} queued, {len(report.missed)} missed, "
+        f"{report.withdrawn} withdrawn{f' ({withdrawn})' if withdrawn else ''}, "
+        f"{report.expired} expired"
+    )
+    lines = [head]
+    lines += [f"  {k.kind}: {k.created} queued" for k in report.kinds if k.created]
+    for m in report.missed:
+        ident = "" if dry_run else f"#{m.id} "
+        lines.append(
+            f"  missed: {ident}{m.kind} booking {m.booking_ref} ({m.contact_name}): its window "
+            f"{m.visible_from.isoformat()}..{m.visible_until.isoformat()} went by unplanned"
+        )
+    return "\n".join(lines)
+
+
+def agencies_text(settings: Settings) -> str:
+    lines = []
+    for agency in settings.agency:
+        lines.append(
+            f"{agency.code}: {agency.name} ({agency.timezone}, {agency.locale}, "
+            f"plans at {agency.plan_at})"
+        )
+        rows = [
+            (
+                kind.name,
+                kind.tab_label(agency.language),
+                f"{kind.delay_days} days {kind.direction.value} {kind.anchor}",
+                f"{kind.retention_days} days",
+                "yes" if kind.auto_send else "no",
+            )
+            for kind in agency.enabled_kinds()
+        ]
+        if rows:
+            lines.append(table(("KIND", "TAB", "DELAY", "RETENTION", "AUTO_SEND"), rows))
+        else:
+            lines.append("  no kind enabled (add delays under [agency.delays])")
+    return "\n".join(lines)
