@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -272,8 +273,8 @@ class Settings(BaseSettings):
     consent: ConsentSettings = ConsentSettings()
     templates: TemplatesSettings = TemplatesSettings()
     agency: list[AgencySettings] = Field(default_factory=list)
-    #: folder relative paths are resolved against (the config file's)
-    base_dir: Path = Path()
+    #: folder relative paths are resolved against (the config file's); not a setting
+    _base_dir: Path = PrivateAttr(default_factory=Path)
 
     @classmethod
     def settings_customise_sources(
@@ -299,7 +300,7 @@ class Settings(BaseSettings):
     def path(self, value: str) -> Path:
         """Resolve a path setting against the config file's folder."""
         candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else self.base_dir / candidate
+        return candidate if candidate.is_absolute() else self._base_dir / candidate
 
     @property
     def database_url(self) -> str:
@@ -365,12 +366,12 @@ def load_settings(path: Path) -> Settings:
                 f"{path}: {section}.{key}: secrets are not read from the file: "
                 f"remove it and set the environment variable {variable}"
             )
-    if "base_dir" in data:
-        raise ConfigError(f"{path}: base_dir: unknown key: remove it")
     try:
-        return Settings(**data, base_dir=path.resolve().parent)
+        settings = Settings(**data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(path, error, data)) from None
+    settings._base_dir = path.resolve().parent
+    return settings
 
 
 def describe_validation_error(path: Path, error: ValidationError, data: dict[str, Any]) -> str:

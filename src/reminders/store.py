@@ -253,7 +253,7 @@ class Store:
         )
         return [
             Candidate(booking_id=b.id, booking=_booking(b, c.ref), contact=_contact(c))
-            for b, c in self._db.execute(query).tuples()
+            for b, c in self._db.execute(query)
         ]
 
     def add_items(self, items: Sequence[NewItem]) -> list[int]:

@@ -137,21 +137,16 @@ def _describe(error: Exception, name: str) -> str:
     """Say which template and line broke, and how."""
     filename, lineno = name, getattr(error, "lineno", None)
     if isinstance(error, jinja2.TemplateSyntaxError):
-        filename = error.name or name
+        filename = error.filename or error.name or name
     else:
         # Jinja rewrites tracebacks so template frames carry the template's path and line.
         for frame in reversed(traceback.extract_tb(error.__traceback__)):
             if frame.filename.endswith((".txt", ".html")):
-                filename, lineno = _relative(frame.filename), frame.lineno
+                filename, lineno = frame.filename, frame.lineno
                 break
     message = getattr(error, "message", None) or str(error)
     where = f"{filename} line {lineno}" if lineno else filename
     return f"template {where}: {message}: fix the template, then run 'reminders config check'"
-
-
-def _relative(path: str) -> str:
-    match = re.search(r"([^/\\]+[/\\][^/\\]+)$", path)
-    return match.group(1) if match else path
 
 
 @jinja2.pass_context
@@ -163,7 +158,7 @@ def _format_date(context: jinja2.runtime.Context, value: date | None, style: str
 
 @jinja2.pass_context
 def _format_money(
-    context: jinja2.runtime.Context, value: Decimal | int | float, currency: str = "EUR"
+    context: jinja2.runtime.Context, value: Decimal | int | float, currency: str
 ) -> str:
     return format_currency(value, currency, locale=context["language"])
 
