@@ -20,7 +20,7 @@ from . import service, views
 from .clock import Clock, SystemClock
 from .config import Settings, config_path, load_settings
 from .database import create_engine, describe, upgrade
-from .errors import ReminderError, UsageError
+from .errors import ConfigError, ReminderError, UsageError
 from .imports import Entity, import_file
 from .queue import Status
 from .store import Database
@@ -149,7 +149,7 @@ def config_check(app: App, as_json: bool) -> None:
     else:
         click.echo(views.agencies_text(settings) or "no agency configured")
     if problems:
-        raise ReminderError("\n".join(problems))
+        raise ConfigError("\n".join(problems))
     if not settings.agency:
         raise UsageError("no agency configured: add an [[agency]] table (see config.example.toml)")
 
@@ -275,6 +275,7 @@ def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: 
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for obj in objects:
         groups.setdefault((obj["agency"], obj["kind"]), []).append(obj)
+    groups = dict(sorted(groups.items(), key=lambda group: _tab_order(settings, *group[0])))
     current_agency = None
     for (code, kind_name), rows in groups.items():
         if code != current_agency:
@@ -320,6 +321,15 @@ def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
         raise UsageError(f"unknown kind {kind!r}: known kinds are {', '.join(sorted(known))}")
 
 
+def _tab_order(settings: Settings, code: str, kind: str) -> tuple[int, int, str]:
+    """Sort tabs as the configuration lists agencies and delays (unknown ones last)."""
+    codes = [a.code for a in settings.agency]
+    if code not in codes:
+        return (len(codes), 0, f"{code}/{kind}")
+    kinds = list(settings.agency[codes.index(code)].delays)
+    return (codes.index(code), kinds.index(kind) if kind in kinds else len(kinds), kind)
+
+
 def _tab(settings: Settings, code: str, kind: str) -> str:
     try:
         agency = settings.agency_by_code(code)
@@ -349,11 +359,7 @@ def today(app: App, as_json: bool) -> None:
     with app.database.transaction() as store:
         for agency in settings.agency:
             day = service.agency_today(agency, app.clock)
-            items = [
-                i
-                for i in store.items(agency=agency.code, statuses=[Status.PENDING])
-                if i.visible_from <= day <= i.visible_until
-            ]
+            items = store.items(agency=agency.code, statuses=[Status.PENDING])
             for kind in agency.enabled_kinds():
                 mine = [i for i in items if i.kind == kind.name]
                 ready = sum(1 for i in mine if service.consent_of(i) == "ok")

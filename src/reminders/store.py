@@ -301,7 +301,7 @@ class Store:
         for reason, condition in rules:
             result = self._db.execute(
                 update(ItemRow)
-            .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False)
                 .where(
                     ItemRow.agency == agency,
                     ItemRow.kind == kind.name,
