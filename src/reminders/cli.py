@@ -22,7 +22,7 @@ from .config import Settings, config_path, load_settings
 from .database import create_engine, describe, upgrade
 from .errors import ConfigError, ReminderError, UsageError
 from .imports import Entity, import_file
-from .queue import Status
+from .queue import Rendered, Status
 from .store import Database
 from .templates import html_from_text
 
@@ -355,7 +355,7 @@ def _agency_name(settings: Settings, code: str) -> str:
 def today(app: App, as_json: bool) -> None:
     """Summarise the day: how many emails wait in each agency's tabs."""
     settings = app.settings
-    summary = []
+    summary: list[dict[str, Any]] = []
     with app.database.transaction() as store:
         for agency in settings.agency:
             day = service.agency_today(agency, app.clock)
@@ -379,9 +379,9 @@ def today(app: App, as_json: bool) -> None:
         return
     for agency in settings.agency:
         rows = [s for s in summary if s["agency"] == agency.code]
-        day = rows[0]["date"].isoformat() if rows else ""
+        when = rows[0]["date"].isoformat() if rows else ""
         total = sum(r["pending"] for r in rows)
-        click.echo(f"{agency.code} — {agency.name}, {day}: {total} emails to send")
+        click.echo(f"{agency.code} — {agency.name}, {when}: {total} emails to send")
         if rows:
             click.echo(
                 views.table(
@@ -456,7 +456,7 @@ def edit(app: App, item_id: int) -> None:
     click.echo(f"item {saved.id} saved as edited: {saved.subject}")
 
 
-def _parse_edit(edited: str, old_html: str, locale: str) -> service.Rendered:
+def _parse_edit(edited: str, old_html: str, locale: str) -> Rendered:
     head, _, rest = edited.partition("\n")
     if not head.startswith("Subject:"):
         raise UsageError("the edited file must start with a 'Subject:' line: nothing saved")
@@ -470,7 +470,7 @@ def _parse_edit(edited: str, old_html: str, locale: str) -> service.Rendered:
     html = html.lstrip("\n")
     if not marker or html.strip() == old_html.strip():
         html = html_from_text(text, locale)
-    return service.Rendered(subject=subject, text=text, html=html, locale=locale)
+    return Rendered(subject=subject, text=text, html=html, locale=locale)
 
 
 @cli.command()

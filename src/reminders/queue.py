@@ -47,10 +47,11 @@ def sources_of(target: Status) -> frozenset[Status]:
 def check_transition(item_id: int, current: Status, target: Status) -> None:
     """Raise `TransitionError` unless an item may go from `current` to `target`."""
     if current not in sources_of(target):
-        allowed = ", ".join(sorted(sources_of(target))) or "nothing"
+        allowed = ", ".join(sorted(sources_of(target)))
+        rule = f"only {allowed} items can" if allowed else "no item can"
         raise TransitionError(
             f"item {item_id} is {current}, so it cannot become {target} "
-            f"(only {allowed} can): see 'reminders show {item_id}'"
+            f"({rule}): see 'reminders show {item_id}'"
         )
 
 

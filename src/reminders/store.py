@@ -11,13 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from babel.numbers import get_currency_precision
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     Engine,
+    Result,
     Row,
     and_,
     exists,
@@ -310,8 +312,8 @@ class Store:
                 )
                 .values(status=Status.WITHDRAWN, reason=str(reason), updated_at=self._now())
             )
-            if result.rowcount:
-                counts[reason] = result.rowcount
+            if _rowcount(result):
+                counts[reason] = _rowcount(result)
         return counts
 
     def expire_passed(self, agency: str, today: date) -> int:
@@ -326,7 +328,7 @@ class Store:
             )
             .values(status=Status.EXPIRED, reason="window_passed", updated_at=self._now())
         )
-        return result.rowcount
+        return _rowcount(result)
 
     # -- the queue ---------------------------------------------------------
 
@@ -367,7 +369,7 @@ class Store:
             .where(ItemRow.id == item_id, ItemRow.status.in_(sources_of(target)))
             .values(status=target, reason=reason, updated_at=self._now())
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             check_transition(item_id, self.item(item_id).status, target)
         return self.item(item_id)
 
@@ -385,7 +387,7 @@ class Store:
                 updated_at=self._now(),
             )
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             current = self.item(item_id).status
             raise_not_editable(item_id, current)
         return self.item(item_id)
@@ -409,7 +411,9 @@ def raise_not_editable(item_id: int, current: Status) -> None:
 
 
 def _eligible(eligibility: Eligibility) -> ColumnElement[bool]:
-    conditions = [BookingRow.status.in_([str(s) for s in eligibility.statuses])]
+    conditions: list[ColumnElement[bool]] = [
+        BookingRow.status.in_([str(s) for s in eligibility.statuses])
+    ]
     if eligibility.needs_outstanding_balance:
         conditions.append(BookingRow.balance_outstanding_minor > 0)
     return and_(*conditions)
@@ -484,6 +488,10 @@ def _contact(row: ContactRow) -> Contact:
         email_confirmed=row.email_confirmed,
         email_opt_out=row.email_opt_out,
     )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def _aware(value: datetime) -> datetime:

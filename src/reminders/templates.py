@@ -51,7 +51,8 @@ class Renderer:
     """Renders the emails of one agency: its own templates first, then the defaults."""
 
     def __init__(self, default_dir: Path, override_dir: Path | None = None) -> None:
-        folders = [str(d) for d in (override_dir, default_dir) if d is not None and d.is_dir()]
+        # A missing override folder is fine: the loader finds nothing there.
+        folders = [str(d) for d in (override_dir, default_dir) if d is not None]
         self._folders = folders
         self._env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(folders),
@@ -130,7 +131,7 @@ class Renderer:
             raise TemplateError(_describe(error, name)) from None
 
     def _describe_folders(self) -> str:
-        return " or ".join(f"'{f}'" for f in self._folders) or "the templates folder (not found)"
+        return " or ".join(f"'{f}'" for f in self._folders)
 
 
 def _describe(error: Exception, name: str) -> str:

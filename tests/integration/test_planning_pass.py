@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.factories import booking, day
 
+from factories import booking, day
 from reminders import service
 from reminders.bookings import BookingStatus, Contact
 from reminders.clock import FixedClock
