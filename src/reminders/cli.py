@@ -191,7 +191,8 @@ def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> Non
             f"reminders: skipped {file.name} line {problem.line}: {problem.message}", err=True
         )
     click.echo(
-        f"{entity}: {report.created} created, {report.updated} updated"
+        f"{entity}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged"
         + (f", {len(report.skipped)} invalid rows skipped" if report.skipped else "")
     )
 

@@ -68,6 +68,7 @@ class ImportReport:
     rows: int
     created: int
     updated: int
+    unchanged: int
     skipped: list[Problem]
 
 
@@ -348,7 +349,7 @@ def import_file(
                 "fix them, or pass --skip-invalid to import the valid rows"
             )
             raise ImportFileError("\n".join(lines))
-        created = updated = 0
+        created = updated = unchanged = 0
         values = [v for _, v in parsed.values]
         for start in range(0, len(values), _CHUNK):
             chunk = values[start : start + _CHUNK]
@@ -358,8 +359,14 @@ def import_file(
                 else store.upsert_bookings(chunk)  # type: ignore[arg-type]
             )
             created, updated = created + counts.created, updated + counts.updated
+            unchanged += counts.unchanged
             if on_progress:
                 on_progress(start + len(chunk), len(values))
     return ImportReport(
-        entity=entity, rows=len(rows), created=created, updated=updated, skipped=parsed.problems
+        entity=entity,
+        rows=len(rows),
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+        skipped=parsed.problems,
     )

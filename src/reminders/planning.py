@@ -133,6 +133,7 @@ class WithdrawReason(StrEnum):
     CANCELLED = "cancelled"  #: the booking was cancelled
     BALANCE_PAID = "balance_paid"  #: nothing is owed any more
     NOT_ELIGIBLE = "not_eligible"  #: the booking's status no longer fits the kind
+    AGENCY_CHANGED = "agency_changed"  #: the booking now belongs to another agency
 
 
 def withdraw_reason(kind: Kind, booking: Booking, anchor_on: date) -> WithdrawReason | None:

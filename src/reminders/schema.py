@@ -110,6 +110,8 @@ class ItemRow(Base):
     body_html: Mapped[str] = mapped_column(Text)
     #: staff changed the content: never re-rendered automatically
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: when the content was last rendered from templates and booking data
+    rendered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

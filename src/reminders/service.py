@@ -22,6 +22,8 @@ from .templates import Renderer
 class KindReport:
     kind: str
     created: int = 0
+    #: pending items rendered again because their booking or contact changed
+    rerendered: int = 0
     missed: list[QueueItem] = field(default_factory=list)
     withdrawn: dict[WithdrawReason, int] = field(default_factory=dict)
 
@@ -40,6 +42,10 @@ class AgencyPlan:
     @property
     def created(self) -> int:
         return sum(k.created for k in self.kinds)
+
+    @property
+    def rerendered(self) -> int:
+        return sum(k.rerendered for k in self.kinds)
 
     @property
     def withdrawn(self) -> int:
@@ -87,10 +93,31 @@ def plan_agency(
             kind_report.withdrawn = store.withdraw_unqualified(agency.code, kind)
         report.expired = store.expire_passed(agency.code, today)
         for kind, kind_report in zip(agency.enabled_kinds(), report.kinds, strict=True):
+            kind_report.rerendered = _rerender_stale(store, renderer, agency, kind, report.errors)
             _queue_kind(store, renderer, agency, kind, today, last, kind_report, report.errors)
         if not report.errors:
             store.record_pass(agency.code, today)
     return report
+
+
+def _rerender_stale(
+    store: Store, renderer: Renderer, agency: AgencySettings, kind: Kind, errors: list[str]
+) -> int:
+    """Render again the pending, unedited items whose booking or contact changed."""
+    count = 0
+    for item_id, anchor_on, candidate in store.stale_items(agency.code, kind.name):
+        try:
+            content = render_item(renderer, agency, kind, candidate, anchor_on)
+        except TemplateError as error:
+            _note(errors, error)
+            continue
+        count += store.save_render(item_id, content)
+    return count
+
+
+def _note(errors: list[str], error: TemplateError) -> None:
+    if str(error) not in errors:
+        errors.append(str(error))
 
 
 def _queue_kind(
@@ -116,8 +143,7 @@ def _queue_kind(
             try:
                 content = render_item(renderer, agency, kind, candidate, decision.anchor_on)
             except TemplateError as error:
-                if str(error) not in errors:
-                    errors.append(str(error))
+                _note(errors, error)
                 continue
             status = Status.PENDING if decision.outcome is Outcome.LISTED else Status.MISSED
             new_items.append(
@@ -132,9 +158,11 @@ def _queue_kind(
                 )
             )
         ids = store.add_items(new_items)
-        created = store.items(ids=ids) if ids else []
-        report.created += sum(1 for i in created if i.status is Status.PENDING)
-        report.missed.extend(i for i in created if i.status is Status.MISSED)
+        added = [(i, item) for i, item in zip(ids, new_items, strict=True) if i is not None]
+        report.created += sum(1 for _, item in added if item.status is Status.PENDING)
+        missed_ids = [i for i, item in added if item.status is Status.MISSED]
+        if missed_ids:
+            report.missed.extend(store.items(ids=missed_ids))
 
 
 def render_item(

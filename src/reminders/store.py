@@ -66,6 +66,7 @@ class NewItem:
 class UpsertCounts:
     created: int
     updated: int
+    unchanged: int
 
 
 class Database:
@@ -113,6 +114,7 @@ class Store:
     def __init__(self, connection: Connection, clock: Clock) -> None:
         # A session joined to the caller's transaction, for ORM-typed selects.
         self._db = Session(bind=connection, autoflush=False, expire_on_commit=False)
+        self._connection = connection
         self._dialect = connection.dialect.name
         self._clock = clock
 
@@ -184,19 +186,37 @@ class Store:
     def _upsert(
         self, table: type[ContactRow | BookingRow], rows: list[dict[str, Any]]
     ) -> UpsertCounts:
+        """Insert or update by `ref`; a row whose values did not change is left alone.
+
+        Leaving unchanged rows alone keeps their `updated_at`, which is what tells the
+        planner which pending emails to render again.
+        """
         if not rows:
-            return UpsertCounts(created=0, updated=0)
-        refs = [r["ref"] for r in rows]
+            return UpsertCounts(created=0, updated=0, unchanged=0)
+        refs = {r["ref"] for r in rows}
         known: set[str] = set()
-        for chunk in _chunks(refs, 500):
+        for chunk in _chunks(sorted(refs), 500):
             known.update(self._db.scalars(select(table.ref).where(table.ref.in_(chunk))))
-        statement = self._insert(table)
-        columns = {name: statement.excluded[name] for name in rows[0] if name != "ref"}
-        statement = statement.on_conflict_do_update(index_elements=["ref"], set_=columns)
+        statement = self._insert(table.__table__)
+        data = [name for name in rows[0] if name not in ("ref", "updated_at")]
+        statement = statement.on_conflict_do_update(
+            index_elements=["ref"],
+            set_={name: statement.excluded[name] for name in rows[0] if name != "ref"},
+            where=or_(
+                *(
+                    table.__table__.c[name].is_distinct_from(statement.excluded[name])
+                    for name in data
+                )
+            ),
+        ).returning(table.__table__.c.ref)
+        written: set[str] = set()
         for chunk in _chunks(rows, 500):
-            self._db.execute(statement, chunk)
-        created = len(set(refs) - known)
-        return UpsertCounts(created=created, updated=len(set(refs)) - created)
+            written.update(self._connection.execute(statement, list(chunk)).scalars())
+        created = len(refs - known)
+        updated = len(written & known)
+        return UpsertCounts(
+            created=created, updated=updated, unchanged=len(refs) - created - updated
+        )
 
     # -- planning ----------------------------------------------------------
 
@@ -258,8 +278,8 @@ class Store:
             for b, c in self._db.execute(query)
         ]
 
-    def add_items(self, items: Sequence[NewItem]) -> list[int]:
-        """Insert items, skipping any that already exist; return the new ids."""
+    def add_items(self, items: Sequence[NewItem]) -> list[int | None]:
+        """Insert items; return each one's new id, or None where one already existed."""
         if not items:
             return []
         now = self._now()
@@ -277,17 +297,65 @@ class Store:
                 "body_text": i.content.text,
                 "body_html": i.content.html,
                 "edited": False,
+                "rendered_at": now,
                 "created_at": now,
                 "updated_at": now,
             }
             for i in items
         ]
         # The partial unique index decides: a concurrent pass loses quietly.
-        statement = self._insert(ItemRow).on_conflict_do_nothing().returning(ItemRow.id)
-        ids: list[int] = []
-        for row in rows:
-            ids.extend(self._db.scalars(statement, row))
-        return ids
+        statement = (
+            self._insert(ItemRow.__table__)
+            .on_conflict_do_nothing()
+            .returning(ItemRow.__table__.c.id)
+        )
+        return [self._connection.execute(statement, row).scalar() for row in rows]
+
+    def stale_items(self, agency: str, kind: str) -> list[tuple[int, date, Candidate]]:
+        """Return pending, unedited items whose booking or contact changed since rendering."""
+        query = (
+            select(ItemRow.id, ItemRow.anchor_on, BookingRow, ContactRow)
+            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
+            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+            .where(
+                ItemRow.agency == agency,
+                ItemRow.kind == kind,
+                ItemRow.status == Status.PENDING,
+                ItemRow.edited.is_(False),
+                or_(
+                    BookingRow.updated_at > ItemRow.rendered_at,
+                    ContactRow.updated_at > ItemRow.rendered_at,
+                ),
+            )
+            .order_by(ItemRow.id)
+        )
+        return [
+            (
+                item_id,
+                anchor_on,
+                Candidate(booking_id=b.id, booking=_booking(b, c.ref), contact=_contact(c)),
+            )
+            for item_id, anchor_on, b, c in self._db.execute(query)
+        ]
+
+    def save_render(self, item_id: int, content: Rendered) -> bool:
+        """Replace a pending, unedited item's content; False if staff got there first."""
+        result = self._db.execute(
+            update(ItemRow)
+            .execution_options(synchronize_session=False)
+            .where(
+                ItemRow.id == item_id, ItemRow.status == Status.PENDING, ItemRow.edited.is_(False)
+            )
+            .values(
+                subject=content.subject,
+                body_text=content.text,
+                body_html=content.html,
+                locale=content.locale,
+                rendered_at=self._now(),
+                updated_at=self._now(),
+            )
+        )
+        return _rowcount(result) == 1
 
     def withdraw_unqualified(self, agency: str, kind: Kind) -> dict[WithdrawReason, int]:
         """Withdraw the agency's pending items of `kind` whose booking no longer qualifies."""
@@ -296,6 +364,7 @@ class Store:
             (WithdrawReason.DATE_MOVED, or_(anchor.is_(None), anchor != ItemRow.anchor_on)),
             (WithdrawReason.CANCELLED, BookingRow.status == BookingStatus.CANCELLED),
             (WithdrawReason.NOT_ELIGIBLE, BookingRow.status.not_in(kind.eligibility.statuses)),
+            (WithdrawReason.AGENCY_CHANGED, BookingRow.agency != ItemRow.agency),
         ]
         if kind.eligibility.needs_outstanding_balance:
             rules.append((WithdrawReason.BALANCE_PAID, BookingRow.balance_outstanding_minor <= 0))

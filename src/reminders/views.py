@@ -81,6 +81,7 @@ def plan_object(report: AgencyPlan, dry_run: bool) -> dict[str, Any]:
         "created": {k.kind: k.created for k in report.kinds},
         "withdrawn": {k.kind: dict(k.withdrawn) for k in report.kinds if k.withdrawn},
         "expired": report.expired,
+        "rerendered": {k.kind: k.rerendered for k in report.kinds if k.rerendered},
         "missed": [
             {
                 "id": m.id if not dry_run else None,
@@ -106,6 +107,7 @@ def plan_text(report: AgencyPlan, dry_run: bool) -> str:
         f"{report.created} queued, {len(report.missed)} missed, "
         f"{report.withdrawn} withdrawn{f' ({withdrawn})' if withdrawn else ''}, "
         f"{report.expired} expired"
+        + (f", {report.rerendered} updated from changed bookings" if report.rerendered else "")
     )
     lines = [head]
     lines += [f"  {k.kind}: {k.created} queued" for k in report.kinds if k.created]

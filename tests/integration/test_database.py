@@ -114,6 +114,7 @@ def _insert_item(
                 body_html="<p>Bonjour</p>",
                 edited=False,
                 created_at=AT,
+                rendered_at=AT,
                 updated_at=AT,
             )
             .returning(items.c.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from reminders.bookings import BookingStatus, Contact
 from reminders.clock import FixedClock
 from reminders.config import Settings
 from reminders.database import create_engine
-from reminders.queue import QueueItem, Status
+from reminders.queue import QueueItem, Rendered, Status
 from reminders.store import Database
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
@@ -35,20 +35,37 @@ def settings_with(**agency_overrides: Any) -> Settings:
     return Settings(agency=[agency], templates={"dir": str(TEMPLATES)})
 
 
+class MovableClock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self, instant: datetime) -> None:
+        self.instant = instant
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, **delta: float) -> None:
+        self.instant += timedelta(**delta)
+
+
 class World:
     """A database, a configuration and helpers to change bookings and plan."""
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
-        self.clock = FixedClock(datetime(2026, 11, 23, 5, 0, tzinfo=UTC))
+        self.clock = MovableClock(datetime(2026, 11, 23, 5, 0, tzinfo=UTC))
         self.database = Database(self.engine, self.clock)
         self.settings = settings_with()
         with self.database.transaction() as store:
             store.upsert_contacts(
                 [
                     Contact(
-                        ref="C-1", agency="annecy", name="Marie Dupont",
-                        email="marie@example.com", locale="fr", email_confirmed=True,
+                        ref="C-1",
+                        agency="annecy",
+                        name="Marie Dupont",
+                        email="marie@example.com",
+                        locale="fr",
+                        email_confirmed=True,
                     )
                 ]
             )
@@ -59,9 +76,7 @@ class World:
 
     def plan(self, on: str, **options: Any) -> service.AgencyPlan:
         agency = self.settings.agency[0]
-        return service.plan_agency(
-            self.database, self.settings, agency, today=day(on), **options
-        )
+        return service.plan_agency(self.database, self.settings, agency, today=day(on), **options)
 
     def items(self, status: Status | None = None) -> list[QueueItem]:
         with self.database.transaction() as store:
@@ -164,8 +179,12 @@ def test_cancellation_withdraws_every_pending_item(world: World) -> None:
     world.put(ref="B1", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"))
     world.plan("2026-12-01")
 
-    world.put(ref="B1", status=BookingStatus.CANCELLED, arrival_on=day("2026-12-08"),
-              balance_due_on=day("2026-12-20"))
+    world.put(
+        ref="B1",
+        status=BookingStatus.CANCELLED,
+        arrival_on=day("2026-12-08"),
+        balance_due_on=day("2026-12-20"),
+    )
     report = world.plan("2026-12-02")
 
     assert {(i.kind, i.status, i.reason) for i in world.items()} == {
@@ -179,8 +198,12 @@ def test_paid_balance_withdraws_the_balance_reminder_only(world: World) -> None:
     world.put(ref="B1", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"))
     world.plan("2026-12-01")
 
-    world.put(ref="B1", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"),
-              balance_outstanding=Decimal(0))
+    world.put(
+        ref="B1",
+        arrival_on=day("2026-12-08"),
+        balance_due_on=day("2026-12-20"),
+        balance_outstanding=Decimal(0),
+    )
     world.plan("2026-12-02")
 
     assert {(i.kind, i.status, i.reason) for i in world.items()} == {
@@ -190,13 +213,23 @@ def test_paid_balance_withdraws_the_balance_reminder_only(world: World) -> None:
 
 
 def test_confirmed_option_swaps_option_reminder_for_stay_reminders(world: World) -> None:
-    world.put(ref="B1", status=BookingStatus.OPTION, option_expires_on=day("2026-12-02"),
-              arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"))
+    world.put(
+        ref="B1",
+        status=BookingStatus.OPTION,
+        option_expires_on=day("2026-12-02"),
+        arrival_on=day("2026-12-08"),
+        balance_due_on=day("2026-12-20"),
+    )
     world.plan("2026-12-01")
     assert [i.kind for i in world.items(Status.PENDING)] == ["option_expiry"]
 
-    world.put(ref="B1", status=BookingStatus.CONFIRMED, option_expires_on=day("2026-12-02"),
-              arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"))
+    world.put(
+        ref="B1",
+        status=BookingStatus.CONFIRMED,
+        option_expires_on=day("2026-12-02"),
+        arrival_on=day("2026-12-08"),
+        balance_due_on=day("2026-12-20"),
+    )
     world.plan("2026-12-01")
 
     assert {(i.kind, i.status) for i in world.items()} == {
@@ -245,7 +278,9 @@ def test_whole_window_in_downtime_is_missed_not_dropped(world: World) -> None:
 
     [missed] = report.missed
     assert (missed.booking_ref, missed.visible_from, missed.visible_until) == (
-        "B1", day("2026-12-13"), day("2026-12-20"),
+        "B1",
+        day("2026-12-13"),
+        day("2026-12-20"),
     )
     assert world.plan("2026-12-25").missed == []  # reported once
 
@@ -309,7 +344,8 @@ def test_post_departure_manual_example(world: World) -> None:
     world.plan("2020-01-31")
 
     assert sorted(i.booking_ref for i in world.items(Status.PENDING)) == [
-        "D2020-01-10", "D2020-01-24",
+        "D2020-01-10",
+        "D2020-01-24",
     ]
 
 
@@ -317,8 +353,10 @@ def test_broken_template_is_reported_and_creates_nothing(world: World, tmp_path:
     broken = tmp_path / "agencies" / "annecy" / "arrival"
     broken.mkdir(parents=True)
     (broken / "subject.fr.txt").write_text("Arrivée {{ booking.arival_on }}\n", encoding="utf-8")
-    world.settings = settings_with(delays={"arrival": 7, "balance_due": 30},
-                                   templates_dir=str(tmp_path / "agencies" / "annecy"))
+    world.settings = settings_with(
+        delays={"arrival": 7, "balance_due": 30},
+        templates_dir=str(tmp_path / "agencies" / "annecy"),
+    )
     world.put(ref="B1", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"))
 
     report = world.plan("2026-12-01")
@@ -334,3 +372,60 @@ def test_agency_today_is_local(world: World) -> None:
     late_evening_utc = FixedClock(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
 
     assert service.agency_today(agency, late_evening_utc) == date(2026, 12, 1)
+
+
+def test_changed_booking_renders_its_pending_email_again(world: World) -> None:
+    world.settings = settings_with(delays={"balance_due": 30})
+    world.put(ref="B1", balance_due_on=day("2026-12-20"), balance_outstanding=Decimal("450.00"))
+    world.plan("2026-12-01")
+    [before] = world.items()
+
+    world.clock.advance(hours=1)
+    world.put(ref="B1", balance_due_on=day("2026-12-20"), balance_outstanding=Decimal("300.00"))
+    report = world.plan("2026-12-01")
+
+    [after] = world.items()
+    assert report.rerendered == 1
+    assert "450,00" in before.text and "300,00" in after.text
+    assert after.id == before.id and not after.edited
+
+
+def test_unchanged_reimport_renders_nothing_again(world: World) -> None:
+    world.settings = settings_with(delays={"balance_due": 30})
+    world.put(ref="B1", balance_due_on=day("2026-12-20"))
+    world.plan("2026-12-01")
+
+    world.clock.advance(hours=1)
+    world.put(ref="B1", balance_due_on=day("2026-12-20"))
+
+    assert world.plan("2026-12-01").rerendered == 0
+
+
+def test_edited_email_is_never_rendered_again(world: World) -> None:
+    world.settings = settings_with(delays={"balance_due": 30})
+    world.put(ref="B1", balance_due_on=day("2026-12-20"), balance_outstanding=Decimal("450.00"))
+    world.plan("2026-12-01")
+    [item] = world.items()
+    staff_text = Rendered(
+        subject="Petit rappel", text="Texte adapté\n", html="<p>x</p>", locale="fr"
+    )
+    service.save_edit(world.database, item.id, staff_text)
+
+    world.clock.advance(hours=1)
+    world.put(ref="B1", balance_due_on=day("2026-12-20"), balance_outstanding=Decimal("300.00"))
+    report = world.plan("2026-12-01")
+
+    [after] = world.items()
+    assert report.rerendered == 0
+    assert (after.subject, after.text, after.edited) == ("Petit rappel", "Texte adapté\n", True)
+
+
+def test_booking_moved_to_another_agency_is_withdrawn_here(world: World) -> None:
+    only_arrival(world)
+    world.put(ref="B1", arrival_on=day("2026-12-08"))
+    world.plan("2026-12-01")
+
+    world.put(ref="B1", agency="chamonix", arrival_on=day("2026-12-08"))
+    world.plan("2026-12-02")
+
+    assert [(i.status, i.reason) for i in world.items()] == [(Status.WITHDRAWN, "agency_changed")]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:54:43.462929
+Create Date: 2026-11-23 13:03:38.641174
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.Column("body_text", sa.Text(), nullable=False),
         sa.Column("body_html", sa.Text(), nullable=False),
         sa.Column("edited", sa.Boolean(), nullable=False),
+        sa.Column("rendered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
