@@ -486,5 +486,20 @@ def discard(app: App, item_ids: tuple[int, ...]) -> None:
 
 
 def main() -> None:
-    """Run the CLI."""
-    cli(prog_name="reminders")
+    """Run the CLI; usage errors become one line and exit code 2."""
+    try:
+        cli.main(prog_name="reminders", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message(), err=True)
+        sys.exit(2)
+    except click.UsageError as error:
+        where = error.ctx.command_path if error.ctx else "reminders"
+        message = " ".join(error.format_message().split())
+        click.echo(f"reminders: {message} (see '{where} --help')", err=True)
+        sys.exit(2)
+    except click.ClickException as error:
+        click.echo(f"reminders: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("reminders: aborted", err=True)
+        sys.exit(1)

@@ -111,7 +111,12 @@ def check_schema(engine: Engine) -> None:
 
 def unreachable(engine: Engine, error: OperationalError) -> DatabaseError:
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    advice = (
+        "check database.url and that its folder exists and is writable"
+        if engine.dialect.name == "sqlite"
+        else "check database.url and that the server is running"
+    )
     return DatabaseError(
         f"cannot use the database {describe(engine.url.render_as_string(hide_password=False))}: "
-        f"{reason}: check database.url and that the server is running"
+        f"{reason}: {advice}"
     )
