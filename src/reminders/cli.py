@@ -20,7 +20,7 @@ from . import service, views
 from .clock import Clock, SystemClock
 from .config import Settings, config_path, load_settings
 from .database import create_engine, describe, upgrade
-from .errors import ConfigError, ReminderError, UsageError
+from .errors import ConfigError, ReminderError, TransitionError, UsageError
 from .imports import Entity, import_file
 from .queue import Rendered, Status
 from .store import Database
@@ -443,7 +443,10 @@ def edit(app: App, item_id: int) -> None:
     with app.database.transaction() as store:
         item = store.item(item_id)
     if item.status is not Status.PENDING:
-        raise UsageError(f"item {item_id} is {item.status}: only pending items can be edited")
+        raise TransitionError(
+            f"item {item_id} is {item.status}: only pending items can be edited "
+            "(see 'reminders queue')"
+        )
     original = f"Subject: {item.subject}\n\n{item.text.rstrip()}\n\n{EDIT_MARKER}\n{item.html}"
     try:
         edited = click.edit(original, extension=".txt", require_save=True)

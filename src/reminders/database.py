@@ -100,6 +100,13 @@ def current_revision(engine: Engine) -> str | None:
 
 def check_schema(engine: Engine) -> None:
     """Raise unless the database schema is at the newest revision."""
+    file = engine.url.database
+    if engine.dialect.name == "sqlite" and file and file != ":memory:" and not Path(file).exists():
+        # Connecting would leave an empty file behind.
+        raise DatabaseError(
+            f"no database at '{file}': run 'reminders db upgrade' to create it "
+            "(or check database.url)"
+        )
     current = current_revision(engine)
     if current != head_revision():
         state = "empty" if current is None else f"at revision {current}"

@@ -247,6 +247,12 @@ def check_templates(settings: Settings) -> list[str]:
         ]
     sample_day = date(2030, 6, 15)
     for agency in settings.agency:
+        own = settings.agency_templates_path(agency)
+        if agency.templates_dir and not own.is_dir():
+            problems.append(
+                f"agency {agency.code}: templates_dir '{own}' is not a folder: create it "
+                "or fix the path (relative paths are relative to the config file)"
+            )
         renderer = renderer_for(settings, agency)
         for kind in agency.enabled_kinds():
             languages = [

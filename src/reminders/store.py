@@ -6,6 +6,7 @@ fail loudly when an item is not in a state the transition table allows.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from sqlalchemy import (
     Engine,
     Result,
     Row,
+    Table,
     and_,
+    case,
     exists,
     func,
     or_,
@@ -67,6 +70,9 @@ class UpsertCounts:
     created: int
     updated: int
     unchanged: int
+
+
+_ITEMS = cast("Table", ItemRow.__table__)
 
 
 class Database:
@@ -303,13 +309,19 @@ class Store:
             }
             for i in items
         ]
-        # The partial unique index decides: a concurrent pass loses quietly.
+        # The partial unique index decides: a concurrent pass loses quietly. One
+        # statement for the batch; a key missing from what it returns already existed.
+        table = _ITEMS
         statement = (
-            self._insert(ItemRow.__table__)
+            self._insert(table)
             .on_conflict_do_nothing()
-            .returning(ItemRow.__table__.c.id)
+            .returning(table.c.id, table.c.booking_id, table.c.kind, table.c.anchor_on)
         )
-        return [self._connection.execute(statement, row).scalar() for row in rows]
+        added = {
+            (row.booking_id, row.kind, row.anchor_on): row.id
+            for row in self._connection.execute(statement, rows)
+        }
+        return [added.get((i.booking_id, i.kind, i.anchor_on)) for i in items]
 
     def stale_items(self, agency: str, kind: str) -> list[tuple[int, date, Candidate]]:
         """Return pending, unedited items whose booking or contact changed since rendering."""
@@ -368,22 +380,28 @@ class Store:
         ]
         if kind.eligibility.needs_outstanding_balance:
             rules.append((WithdrawReason.BALANCE_PAID, BookingRow.balance_outstanding_minor <= 0))
-        counts: dict[WithdrawReason, int] = {}
-        for reason, condition in rules:
-            result = self._db.execute(
-                update(ItemRow)
-                .execution_options(synchronize_session=False)
-                .where(
-                    ItemRow.agency == agency,
-                    ItemRow.kind == kind.name,
-                    ItemRow.status.in_(sources_of(Status.WITHDRAWN)),
-                    exists().where(BookingRow.id == ItemRow.booking_id, condition),
-                )
-                .values(status=Status.WITHDRAWN, reason=str(reason), updated_at=self._now())
+        # One statement per kind: the first rule that holds names the reason.
+        table = _ITEMS
+        booking_of_item = BookingRow.id == table.c.booking_id
+        reason = (
+            select(case(*[(condition, str(r)) for r, condition in rules]))
+            .where(booking_of_item)
+            .scalar_subquery()
+        )
+        statement = (
+            update(table)
+            .where(
+                table.c.agency == agency,
+                table.c.kind == kind.name,
+                table.c.status.in_(sources_of(Status.WITHDRAWN)),
+                exists().where(booking_of_item, or_(*(condition for _, condition in rules))),
             )
-            if _rowcount(result):
-                counts[reason] = _rowcount(result)
-        return counts
+            .values(status=Status.WITHDRAWN, reason=reason, updated_at=self._now())
+            .returning(table.c.reason)
+        )
+        return dict(
+            Counter(WithdrawReason(r) for r in self._connection.execute(statement).scalars())
+        )
 
     def expire_passed(self, agency: str, today: date) -> int:
         """Expire the agency's pending items whose window ended before `today`."""
