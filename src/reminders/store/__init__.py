@@ -1,0 +1,64 @@
+"""All SQL lives here: set-based queries named for intent, returning domain values.
+
+ORM rows never leave this package. State changes are conditional updates that
+fail loudly when an item is not in a state the transition table allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from ..clock import Clock
+from ..database import check_schema, unreachable
+from ._planning import PlanningStore
+from ._queue import QueueStore
+from ._records import RecordStore
+from ._rows import Candidate, NewItem, UpsertCounts, major_units, minor_units
+
+__all__ = [
+    "Candidate",
+    "Database",
+    "NewItem",
+    "Store",
+    "UpsertCounts",
+    "major_units",
+    "minor_units",
+]
+
+
+class Store(RecordStore, PlanningStore, QueueStore):
+    """Every query and state change, within one transaction."""
+
+
+class Database:
+    """The connector: hands out a `Store` bound to one transaction."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def check(self) -> None:
+        """Raise unless the database is reachable and at the current schema."""
+        check_schema(self.engine)
+
+    @contextmanager
+    def transaction(self, *, dry_run: bool = False) -> Iterator[Store]:
+        """Yield a store in one transaction; commit at the end unless `dry_run`."""
+        try:
+            with self.engine.connect() as connection:
+                transaction = connection.begin()
+                try:
+                    yield Store(connection, self.clock)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if dry_run:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+        except OperationalError as error:
+            raise unreachable(self.engine, error) from None

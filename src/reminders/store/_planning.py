@@ -1,0 +1,215 @@
+"""What the planning pass reads and writes: candidates, new items, withdrawal, expiry."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import (
+    ColumnElement,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from ..bookings import BookingStatus
+from ..kinds import Kind
+from ..planning import DateRange, WithdrawReason
+from ..queue import Rendered, Status, sources_of
+from ..schema import BookingRow, ContactRow, ItemRow, PlanningPassRow
+from ._base import StoreBase
+from ._rows import ITEMS, Candidate, NewItem, booking_from, contact_from, eligible, rowcount
+
+
+class PlanningStore(StoreBase):
+    """The planner's queries."""
+
+    def last_planned_on(self, agency: str) -> date | None:
+        query = select(PlanningPassRow.last_planned_on).where(PlanningPassRow.agency == agency)
+        return self._db.scalar(query)
+
+    def record_pass(self, agency: str, today: date) -> None:
+        """Remember that `agency` was planned for `today` (a later day is never undone)."""
+        statement = self._insert(PlanningPassRow).values(
+            agency=agency, last_planned_on=today, last_run_at=self._now()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["agency"],
+            set_={
+                "last_planned_on": func.max(
+                    PlanningPassRow.last_planned_on, statement.excluded.last_planned_on
+                )
+                if self._dialect == "sqlite"
+                else func.greatest(
+                    PlanningPassRow.last_planned_on, statement.excluded.last_planned_on
+                ),
+                "last_run_at": statement.excluded.last_run_at,
+            },
+        )
+        self._db.execute(statement)
+
+    def candidates(self, agency: str, kind: Kind, anchors: DateRange) -> list[Candidate]:
+        """Return the agency's eligible bookings anchored in `anchors` with no live item.
+
+        One indexed range query per agency and kind; bookings that already have an
+        item for this kind and anchor date (other than a withdrawn one) are left out.
+        """
+        anchor = getattr(BookingRow, kind.anchor)
+        live_item = exists().where(
+            ItemRow.booking_id == BookingRow.id,
+            ItemRow.kind == kind.name,
+            ItemRow.anchor_on == anchor,
+            ItemRow.status != Status.WITHDRAWN,
+        )
+        query = (
+            select(BookingRow, ContactRow)
+            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+            .where(
+                BookingRow.agency == agency,
+                anchor.between(anchors.first, anchors.last),
+                eligible(kind.eligibility),
+                ~live_item,
+            )
+            .order_by(anchor, BookingRow.ref)
+        )
+        return [
+            Candidate(booking_id=b.id, booking=booking_from(b, c.ref), contact=contact_from(c))
+            for b, c in self._db.execute(query)
+        ]
+
+    def add_items(self, items: Sequence[NewItem]) -> list[int | None]:
+        """Insert items; return each one's new id, or None where one already existed."""
+        if not items:
+            return []
+        now = self._now()
+        rows = [
+            {
+                "agency": i.agency,
+                "kind": i.kind,
+                "booking_id": i.booking_id,
+                "anchor_on": i.anchor_on,
+                "visible_from": i.visible.first,
+                "visible_until": i.visible.last,
+                "status": str(i.status),
+                "locale": i.content.locale,
+                "subject": i.content.subject,
+                "body_text": i.content.text,
+                "body_html": i.content.html,
+                "edited": False,
+                "rendered_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in items
+        ]
+        # The partial unique index decides: a concurrent pass loses quietly. One
+        # statement for the batch; a key missing from what it returns already existed.
+        table = ITEMS
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing()
+            .returning(table.c.id, table.c.booking_id, table.c.kind, table.c.anchor_on)
+        )
+        added = {
+            (row.booking_id, row.kind, row.anchor_on): row.id
+            for row in self._connection.execute(statement, rows)
+        }
+        return [added.get((i.booking_id, i.kind, i.anchor_on)) for i in items]
+
+    def stale_items(self, agency: str, kind: str) -> list[tuple[int, date, Candidate]]:
+        """Return pending, unedited items whose booking or contact changed since rendering."""
+        query = (
+            select(ItemRow.id, ItemRow.anchor_on, BookingRow, ContactRow)
+            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
+            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+            .where(
+                ItemRow.agency == agency,
+                ItemRow.kind == kind,
+                ItemRow.status == Status.PENDING,
+                ItemRow.edited.is_(False),
+                or_(
+                    BookingRow.updated_at > ItemRow.rendered_at,
+                    ContactRow.updated_at > ItemRow.rendered_at,
+                ),
+            )
+            .order_by(ItemRow.id)
+        )
+        return [
+            (
+                item_id,
+                anchor_on,
+                Candidate(booking_id=b.id, booking=booking_from(b, c.ref), contact=contact_from(c)),
+            )
+            for item_id, anchor_on, b, c in self._db.execute(query)
+        ]
+
+    def save_render(self, item_id: int, content: Rendered) -> bool:
+        """Replace a pending, unedited item's content; False if staff got there first."""
+        result = self._db.execute(
+            update(ItemRow)
+            .execution_options(synchronize_session=False)
+            .where(
+                ItemRow.id == item_id, ItemRow.status == Status.PENDING, ItemRow.edited.is_(False)
+            )
+            .values(
+                subject=content.subject,
+                body_text=content.text,
+                body_html=content.html,
+                locale=content.locale,
+                rendered_at=self._now(),
+                updated_at=self._now(),
+            )
+        )
+        return rowcount(result) == 1
+
+    def withdraw_unqualified(self, agency: str, kind: Kind) -> dict[WithdrawReason, int]:
+        """Withdraw the agency's pending items of `kind` whose booking no longer qualifies."""
+        anchor = getattr(BookingRow, kind.anchor)
+        rules: list[tuple[WithdrawReason, ColumnElement[bool]]] = [
+            (WithdrawReason.DATE_MOVED, or_(anchor.is_(None), anchor != ItemRow.anchor_on)),
+            (WithdrawReason.CANCELLED, BookingRow.status == BookingStatus.CANCELLED),
+            (WithdrawReason.NOT_ELIGIBLE, BookingRow.status.not_in(kind.eligibility.statuses)),
+            (WithdrawReason.AGENCY_CHANGED, BookingRow.agency != ItemRow.agency),
+        ]
+        if kind.eligibility.needs_outstanding_balance:
+            rules.append((WithdrawReason.BALANCE_PAID, BookingRow.balance_outstanding_minor <= 0))
+        # One statement per kind: the first rule that holds names the reason.
+        table = ITEMS
+        booking_of_item = BookingRow.id == table.c.booking_id
+        reason = (
+            select(case(*[(condition, str(r)) for r, condition in rules]))
+            .where(booking_of_item)
+            .scalar_subquery()
+        )
+        statement = (
+            update(table)
+            .where(
+                table.c.agency == agency,
+                table.c.kind == kind.name,
+                table.c.status.in_(sources_of(Status.WITHDRAWN)),
+                exists().where(booking_of_item, or_(*(condition for _, condition in rules))),
+            )
+            .values(status=Status.WITHDRAWN, reason=reason, updated_at=self._now())
+            .returning(table.c.reason)
+        )
+        return dict(
+            Counter(WithdrawReason(r) for r in self._connection.execute(statement).scalars())
+        )
+
+    def expire_passed(self, agency: str, today: date) -> int:
+        """Expire the agency's pending items whose window ended before `today`."""
+        result = self._db.execute(
+            update(ItemRow)
+            .execution_options(synchronize_session=False)
+            .where(
+                ItemRow.agency == agency,
+                ItemRow.status.in_(sources_of(Status.EXPIRED)),
+                ItemRow.visible_until < today,
+            )
+            .values(status=Status.EXPIRED, reason="window_passed", updated_at=self._now())
+        )
+        return rowcount(result)

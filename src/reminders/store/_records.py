@@ -1,0 +1,111 @@
+"""Contacts and bookings: upserts by `ref`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    or_,
+    select,
+)
+
+from ..bookings import Booking, Contact
+from ..schema import BookingRow, ContactRow
+from ._base import StoreBase
+from ._rows import UpsertCounts, chunks, minor_units
+
+
+class RecordStore(StoreBase):
+    """Contacts and bookings."""
+
+    def existing_contact_refs(self, refs: Iterable[str]) -> set[str]:
+        """Return which of `refs` are known contacts."""
+        wanted = sorted(set(refs))
+        found: set[str] = set()
+        for chunk in chunks(wanted, 500):
+            found.update(self._db.scalars(select(ContactRow.ref).where(ContactRow.ref.in_(chunk))))
+        return found
+
+    def upsert_contacts(self, contacts: Sequence[Contact]) -> UpsertCounts:
+        """Insert new contacts and update known ones, matched by `ref`."""
+        now = self._now()
+        rows = [
+            {
+                "ref": c.ref,
+                "agency": c.agency,
+                "name": c.name,
+                "email": c.email,
+                "locale": c.locale,
+                "email_confirmed": c.email_confirmed,
+                "email_opt_out": c.email_opt_out,
+                "updated_at": now,
+            }
+            for c in contacts
+        ]
+        return self._upsert(ContactRow, rows)
+
+    def upsert_bookings(self, bookings: Sequence[Booking]) -> UpsertCounts:
+        """Insert new bookings and update known ones, matched by `ref`."""
+        now = self._now()
+        contact_ids = self._contact_ids(b.contact_ref for b in bookings)
+        rows = [
+            {
+                "ref": b.ref,
+                "agency": b.agency,
+                "contact_id": contact_ids[b.contact_ref],
+                "property": b.property,
+                "status": str(b.status),
+                "option_expires_on": b.option_expires_on,
+                "balance_due_on": b.balance_due_on,
+                "balance_outstanding_minor": minor_units(b.balance_outstanding, b.currency),
+                "currency": b.currency,
+                "arrival_on": b.arrival_on,
+                "departure_on": b.departure_on,
+                "updated_at": now,
+            }
+            for b in bookings
+        ]
+        return self._upsert(BookingRow, rows)
+
+    def _contact_ids(self, refs: Iterable[str]) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        for chunk in chunks(sorted(set(refs)), 500):
+            query = select(ContactRow.ref, ContactRow.id).where(ContactRow.ref.in_(chunk))
+            ids.update({ref: id_ for ref, id_ in self._db.execute(query)})
+        return ids
+
+    def _upsert(
+        self, table: type[ContactRow | BookingRow], rows: list[dict[str, Any]]
+    ) -> UpsertCounts:
+        """Insert or update by `ref`; a row whose values did not change is left alone.
+
+        Leaving unchanged rows alone keeps their `updated_at`, which is what tells the
+        planner which pending emails to render again.
+        """
+        if not rows:
+            return UpsertCounts(created=0, updated=0, unchanged=0)
+        refs = {r["ref"] for r in rows}
+        known: set[str] = set()
+        for chunk in chunks(sorted(refs), 500):
+            known.update(self._db.scalars(select(table.ref).where(table.ref.in_(chunk))))
+        statement = self._insert(table.__table__)
+        data = [name for name in rows[0] if name not in ("ref", "updated_at")]
+        statement = statement.on_conflict_do_update(
+            index_elements=["ref"],
+            set_={name: statement.excluded[name] for name in rows[0] if name != "ref"},
+            where=or_(
+                *(
+                    table.__table__.c[name].is_distinct_from(statement.excluded[name])
+                    for name in data
+                )
+            ),
+        ).returning(table.__table__.c.ref)
+        written: set[str] = set()
+        for chunk in chunks(rows, 500):
+            written.update(self._connection.execute(statement, list(chunk)).scalars())
+        created = len(refs - known)
+        updated = len(written & known)
+        return UpsertCounts(
+            created=created, updated=updated, unchanged=len(refs) - created - updated
+        )

@@ -1,0 +1,159 @@
+"""Turning rows into domain values, and small helpers shared by the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from babel.numbers import get_currency_precision
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    Row,
+    Table,
+    and_,
+    select,
+)
+
+from ..bookings import Booking, BookingStatus, Contact
+from ..kinds import Eligibility
+from ..planning import DateRange
+from ..queue import QueueItem, Rendered, Status
+from ..schema import BookingRow, ContactRow, ItemRow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """A booking the planner may queue an item for, with its contact."""
+
+    booking_id: int
+    booking: Booking
+    contact: Contact
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewItem:
+    agency: str
+    kind: str
+    booking_id: int
+    anchor_on: date
+    visible: DateRange
+    status: Status
+    content: Rendered
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    unchanged: int
+
+
+ITEMS = cast("Table", ItemRow.__table__)
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """Return `amount` in the currency's minor unit (cents for EUR)."""
+    return int(amount.scaleb(get_currency_precision(currency)))
+
+
+def major_units(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-get_currency_precision(currency))
+
+
+def eligible(eligibility: Eligibility) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [
+        BookingRow.status.in_([str(s) for s in eligibility.statuses])
+    ]
+    if eligibility.needs_outstanding_balance:
+        conditions.append(BookingRow.balance_outstanding_minor > 0)
+    return and_(*conditions)
+
+
+def item_query() -> Any:
+    return (
+        select(
+            ItemRow,
+            BookingRow.ref.label("booking_ref"),
+            ContactRow.ref.label("contact_ref"),
+            ContactRow.name.label("contact_name"),
+            ContactRow.email,
+            ContactRow.email_confirmed,
+            ContactRow.email_opt_out,
+        )
+        .join(BookingRow, BookingRow.id == ItemRow.booking_id)
+        .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+    )
+
+
+def item_from(row: Row[Any]) -> QueueItem:
+    item: ItemRow = row[0]
+    return QueueItem(
+        id=item.id,
+        agency=item.agency,
+        kind=item.kind,
+        status=Status(item.status),
+        booking_ref=row.booking_ref,
+        contact_ref=row.contact_ref,
+        contact_name=row.contact_name,
+        to=row.email,
+        anchor_on=item.anchor_on,
+        visible_from=item.visible_from,
+        visible_until=item.visible_until,
+        subject=item.subject,
+        text=item.body_text,
+        html=item.body_html,
+        locale=item.locale,
+        edited=item.edited,
+        reason=item.reason,
+        created_at=aware(item.created_at),
+        updated_at=aware(item.updated_at),
+        email_confirmed=row.email_confirmed,
+        email_opt_out=row.email_opt_out,
+    )
+
+
+def booking_from(row: BookingRow, contact_ref: str) -> Booking:
+    return Booking(
+        ref=row.ref,
+        agency=row.agency,
+        contact_ref=contact_ref,
+        property=row.property,
+        status=BookingStatus(row.status),
+        option_expires_on=row.option_expires_on,
+        balance_due_on=row.balance_due_on,
+        balance_outstanding=major_units(row.balance_outstanding_minor, row.currency),
+        currency=row.currency,
+        arrival_on=row.arrival_on,
+        departure_on=row.departure_on,
+    )
+
+
+def contact_from(row: ContactRow) -> Contact:
+    return Contact(
+        ref=row.ref,
+        agency=row.agency,
+        name=row.name,
+        email=row.email,
+        locale=row.locale,
+        email_confirmed=row.email_confirmed,
+        email_opt_out=row.email_opt_out,
+    )
+
+
+def rowcount(result: Result[Any]) -> int:
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
