@@ -16,19 +16,17 @@ from typing import Any, TypeVar
 
 import click
 
-from . import service, views
+from . import editing, service, views
 from .clock import Clock, SystemClock
 from .config import Settings, config_path, load_settings
 from .database import create_engine, describe, upgrade
 from .errors import ConfigError, ReminderError, TransitionError, UsageError
 from .imports import Entity, import_file
-from .queue import Rendered, Status
+from .queue import Status
 from .store import Database
-from .templates import html_from_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EDIT_MARKER = "-----8<----- HTML part: leave it as it is to rebuild it from the text above"
 _PROGRESS_MIN_ROWS = 2000
 
 
@@ -121,31 +119,7 @@ def config_check(app: App, as_json: bool) -> None:
     settings = app.settings
     problems = service.check_templates(settings)
     if as_json:
-        click.echo(
-            views.to_json(
-                [
-                    {
-                        "code": a.code,
-                        "name": a.name,
-                        "timezone": a.timezone,
-                        "locale": a.locale,
-                        "plan_at": a.plan_at,
-                        "kinds": [
-                            {
-                                "kind": k.name,
-                                "anchor": k.anchor,
-                                "direction": k.direction,
-                                "delay_days": k.delay_days,
-                                "retention_days": k.retention_days,
-                                "auto_send": k.auto_send,
-                            }
-                            for k in a.enabled_kinds()
-                        ],
-                    }
-                    for a in settings.agency
-                ]
-            )
-        )
+        click.echo(views.to_json(views.agencies_objects(settings)))
     else:
         click.echo(views.agencies_text(settings) or "no agency configured")
     if problems:
@@ -265,55 +239,13 @@ def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: 
     with app.database.transaction() as store:
         items = store.items(agency=agency, kind=kind, statuses=statuses)
     objects = [
-        views.item_object(i, service.consent_of(i), _tab(settings, i.agency, i.kind)) for i in items
+        views.item_object(i, service.consent_of(i), views.tab_label(settings, i.agency, i.kind))
+        for i in items
     ]
     if as_json:
         click.echo(views.to_json(objects))
         return
-    if not objects:
-        click.echo(f"no {'' if status == 'all' else status + ' '}items")
-        return
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for obj in objects:
-        groups.setdefault((obj["agency"], obj["kind"]), []).append(obj)
-    groups = dict(sorted(groups.items(), key=lambda group: _tab_order(settings, *group[0])))
-    current_agency = None
-    for (code, kind_name), rows in groups.items():
-        if code != current_agency:
-            current_agency = code
-            click.echo(f"{code} — {_agency_name(settings, code)}")
-        click.echo(f"  {rows[0]['tab']} ({kind_name}): {len(rows)} {status}")
-        headers = [
-            "ID",
-            "STATUS",
-            "BOOKING",
-            "CONTACT",
-            "TO",
-            "ANCHOR",
-            "LISTED",
-            "CONSENT",
-            "SUBJECT",
-        ]
-        click.echo(
-            views.table(
-                headers,
-                [
-                    (
-                        r["id"],
-                        r["status"],
-                        r["booking_ref"],
-                        r["contact_name"],
-                        r["to"],
-                        r["anchor_on"],
-                        f"{r['visible_from'].isoformat()}..{r['visible_until'].isoformat()}",
-                        r["consent"],
-                        ("(edited) " if r["edited"] else "") + r["subject"],
-                    )
-                    for r in rows
-                ],
-                indent="    ",
-            )
-        )
+    click.echo(views.queue_text(objects, settings, status))
 
 
 def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
@@ -322,74 +254,17 @@ def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
         raise UsageError(f"unknown kind {kind!r}: known kinds are {', '.join(sorted(known))}")
 
 
-def _tab_order(settings: Settings, code: str, kind: str) -> tuple[int, int, str]:
-    """Sort tabs as the configuration lists agencies and delays (unknown ones last)."""
-    codes = [a.code for a in settings.agency]
-    if code not in codes:
-        return (len(codes), 0, f"{code}/{kind}")
-    kinds = list(settings.agency[codes.index(code)].delays)
-    return (codes.index(code), kinds.index(kind) if kind in kinds else len(kinds), kind)
-
-
-def _tab(settings: Settings, code: str, kind: str) -> str:
-    try:
-        agency = settings.agency_by_code(code)
-    except UsageError:
-        return kind
-    definition = agency.definitions().get(kind)
-    if definition is None:
-        return kind
-    return definition.tab.get(agency.language) or definition.tab.get("en") or kind
-
-
-def _agency_name(settings: Settings, code: str) -> str:
-    try:
-        return settings.agency_by_code(code).name
-    except UsageError:
-        return "(no longer in the configuration)"
-
-
 @cli.command()
 @json_option
 @pass_app
 @fails_cleanly
 def today(app: App, as_json: bool) -> None:
     """Summarise the day: how many emails wait in each agency's tabs."""
-    settings = app.settings
-    summary: list[dict[str, Any]] = []
-    with app.database.transaction() as store:
-        for agency in settings.agency:
-            day = service.agency_today(agency, app.clock)
-            items = store.items(agency=agency.code, statuses=[Status.PENDING])
-            for kind in agency.enabled_kinds():
-                mine = [i for i in items if i.kind == kind.name]
-                ready = sum(1 for i in mine if service.consent_of(i) == "ok")
-                summary.append(
-                    {
-                        "agency": agency.code,
-                        "date": day,
-                        "kind": kind.name,
-                        "tab": kind.tab_label(agency.language),
-                        "pending": len(mine),
-                        "ready": ready,
-                        "blocked": len(mine) - ready,
-                    }
-                )
+    summary = service.today_summary(app.database, app.settings)
     if as_json:
         click.echo(views.to_json(summary))
-        return
-    for agency in settings.agency:
-        rows = [s for s in summary if s["agency"] == agency.code]
-        when = rows[0]["date"].isoformat() if rows else ""
-        total = sum(r["pending"] for r in rows)
-        click.echo(f"{agency.code} — {agency.name}, {when}: {total} emails to send")
-        if rows:
-            click.echo(
-                views.table(
-                    ("TAB", "PENDING", "READY", "NO CONSENT"),
-                    [(r["tab"], r["pending"], r["ready"], r["blocked"]) for r in rows],
-                )
-            )
+    else:
+        click.echo(views.today_text(summary, app.settings))
 
 
 @cli.command()
@@ -410,28 +285,13 @@ def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
         sender, reply_to = agency.sender, agency.reply_to
     except UsageError:
         pass
+    tab = views.tab_label(settings, item.agency, item.kind)
     if as_json:
-        obj = views.item_object(item, consent, _tab(settings, item.agency, item.kind))
+        obj = views.item_object(item, consent, tab)
         obj.update({"from": sender, "reply_to": reply_to, "text": item.text, "html": item.html})
         click.echo(views.to_json(obj))
         return
-    click.echo(
-        f"Item {item.id} · {item.agency} · {_tab(settings, item.agency, item.kind)} "
-        f"({item.kind}) · {item.status}{' · edited' if item.edited else ''}"
-        f"{f' ({item.reason})' if item.reason else ''} · consent {consent}"
-    )
-    click.echo(
-        f"Booking {item.booking_ref} · anchor {item.anchor_on.isoformat()} · listed "
-        f"{item.visible_from.isoformat()}..{item.visible_until.isoformat()}"
-    )
-    click.echo(f"From: {sender}")
-    if reply_to:
-        click.echo(f"Reply-To: {reply_to}")
-    click.echo(f"To: {item.contact_name} <{item.to or 'no address'}>")
-    click.echo(f"Subject: {item.subject}")
-    click.echo(f"Content-Language: {item.locale}")
-    click.echo("")
-    click.echo(item.html if html else item.text, nl=False)
+    click.echo(views.show_text(item, consent, tab, sender, reply_to, html=html), nl=False)
 
 
 @cli.command()
@@ -447,7 +307,7 @@ def edit(app: App, item_id: int) -> None:
             f"item {item_id} is {item.status}: only pending items can be edited "
             "(see 'reminders queue')"
         )
-    original = f"Subject: {item.subject}\n\n{item.text.rstrip()}\n\n{EDIT_MARKER}\n{item.html}"
+    original = editing.edit_document(item)
     try:
         edited = click.edit(original, extension=".txt", require_save=True)
     except click.UsageError as error:
@@ -455,26 +315,8 @@ def edit(app: App, item_id: int) -> None:
     if edited is None or edited == original:
         click.echo(f"item {item_id} unchanged")
         return
-    content = _parse_edit(edited, item.html, item.locale)
-    saved = service.save_edit(app.database, item_id, content)
+    saved = service.save_edit(app.database, item_id, editing.parse_edit(edited, item))
     click.echo(f"item {saved.id} saved as edited: {saved.subject}")
-
-
-def _parse_edit(edited: str, old_html: str, locale: str) -> Rendered:
-    head, _, rest = edited.partition("\n")
-    if not head.startswith("Subject:"):
-        raise UsageError("the edited file must start with a 'Subject:' line: nothing saved")
-    subject = " ".join(head.removeprefix("Subject:").split())
-    if not subject:
-        raise UsageError("the subject is empty: nothing saved")
-    text, marker, html = rest.partition(EDIT_MARKER)
-    text = text.strip() + "\n"
-    if not text.strip():
-        raise UsageError("the text body is empty: nothing saved (use 'reminders discard')")
-    html = html.lstrip("\n")
-    if not marker or html.strip() == old_html.strip():
-        html = html_from_text(text, locale)
-    return Rendered(subject=subject, text=text, html=html, locale=locale)
 
 
 @cli.command()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
 
+from .bookings import Booking, BookingStatus, Contact
 from .clock import Clock, local_today
 from .config import AgencySettings, Settings
 from .consent import ConsentReason, reason_for
@@ -232,13 +234,32 @@ def save_edit(database: Database, item_id: int, content: Rendered) -> QueueItem:
         return store.save_edit(item_id, content)
 
 
+def today_summary(database: Database, settings: Settings) -> list[dict[str, Any]]:
+    """Count the pending emails of each agency's tabs, and how many may be sent now."""
+    summary: list[dict[str, Any]] = []
+    with database.transaction() as store:
+        for agency in settings.agency:
+            day = agency_today(agency, database.clock)
+            items = store.items(agency=agency.code, statuses=[Status.PENDING])
+            for kind in agency.enabled_kinds():
+                mine = [i for i in items if i.kind == kind.name]
+                ready = sum(1 for i in mine if consent_of(i) is ConsentReason.OK)
+                summary.append(
+                    {
+                        "agency": agency.code,
+                        "date": day,
+                        "kind": kind.name,
+                        "tab": kind.tab_label(agency.language),
+                        "pending": len(mine),
+                        "ready": ready,
+                        "blocked": len(mine) - ready,
+                    }
+                )
+    return summary
+
+
 def check_templates(settings: Settings) -> list[str]:
     """Compile and test-render every enabled kind's templates; return the problems."""
-    from datetime import timedelta
-    from decimal import Decimal
-
-    from .bookings import Booking, BookingStatus, Contact
-
     problems: list[str] = []
     if not settings.templates_path.is_dir():
         return [

@@ -14,7 +14,6 @@ then English: the first for which the kind has a subject template.
 
 from __future__ import annotations
 
-import re
 import traceback
 from collections.abc import Mapping
 from datetime import date
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markupsafe
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
@@ -167,15 +165,3 @@ def _format_money(
 @jinja2.pass_context
 def _format_number(context: jinja2.runtime.Context, value: Decimal | int | float) -> str:
     return format_decimal(value, locale=context["language"])
-
-
-def html_from_text(text: str, language: str) -> str:
-    """Build a plain HTML part from staff's edited text: paragraphs, line breaks, escaped."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    body = "\n".join(
-        "<p>" + str(markupsafe.escape(p)).replace("\n", "<br>\n") + "</p>" for p in paragraphs
-    )
-    return (
-        f'<!DOCTYPE html>\n<html lang="{markupsafe.escape(language)}">\n'
-        f'<head><meta charset="utf-8"></head>\n<body>\n{body}\n</body>\n</html>\n'
-    )

@@ -142,3 +142,140 @@ def agencies_text(settings: Settings) -> str:
         else:
             lines.append("  no kind enabled (add delays under [agency.delays])")
     return "\n".join(lines)
+
+
+def agencies_objects(settings: Settings) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": a.code,
+            "name": a.name,
+            "timezone": a.timezone,
+            "locale": a.locale,
+            "plan_at": a.plan_at,
+            "kinds": [
+                {
+                    "kind": k.name,
+                    "tab": k.tab_label(a.language),
+                    "anchor": k.anchor,
+                    "direction": k.direction,
+                    "delay_days": k.delay_days,
+                    "retention_days": k.retention_days,
+                    "auto_send": k.auto_send,
+                }
+                for k in a.enabled_kinds()
+            ],
+        }
+        for a in settings.agency
+    ]
+
+
+def tab_label(settings: Settings, code: str, kind: str) -> str:
+    """Return the tab a kind is listed under, in the agency's language."""
+    agency = next((a for a in settings.agency if a.code == code), None)
+    definition = agency.definitions().get(kind) if agency else None
+    if agency is None or definition is None:
+        return kind
+    return definition.tab.get(agency.language) or definition.tab.get("en") or kind
+
+
+def _tab_order(settings: Settings, code: str, kind: str) -> tuple[int, int, str]:
+    """Sort tabs as the configuration lists agencies and delays (unknown ones last)."""
+    codes = [a.code for a in settings.agency]
+    if code not in codes:
+        return (len(codes), 0, f"{code}/{kind}")
+    kinds = list(settings.agency[codes.index(code)].delays)
+    return (codes.index(code), kinds.index(kind) if kind in kinds else len(kinds), kind)
+
+
+def _agency_name(settings: Settings, code: str) -> str:
+    agency = next((a for a in settings.agency if a.code == code), None)
+    return agency.name if agency else "(no longer in the configuration)"
+
+
+QUEUE_HEADERS = (
+    "ID",
+    "STATUS",
+    "BOOKING",
+    "CONTACT",
+    "TO",
+    "ANCHOR",
+    "LISTED",
+    "CONSENT",
+    "SUBJECT",
+)
+
+
+def queue_text(objects: list[dict[str, Any]], settings: Settings, status: str) -> str:
+    """Lay out queue items by agency, then tab, in the configuration's order."""
+    if not objects:
+        return f"no {'' if status == 'all' else status + ' '}items"
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for obj in objects:
+        groups.setdefault((obj["agency"], obj["kind"]), []).append(obj)
+    lines: list[str] = []
+    current_agency = None
+    for (code, kind), rows in sorted(groups.items(), key=lambda g: _tab_order(settings, *g[0])):
+        if code != current_agency:
+            current_agency = code
+            lines.append(f"{code} — {_agency_name(settings, code)}")
+        lines.append(f"  {rows[0]['tab']} ({kind}): {len(rows)} {status}")
+        cells = [
+            (
+                r["id"],
+                r["status"],
+                r["booking_ref"],
+                r["contact_name"],
+                r["to"],
+                r["anchor_on"],
+                f"{r['visible_from'].isoformat()}..{r['visible_until'].isoformat()}",
+                r["consent"],
+                ("(edited) " if r["edited"] else "") + r["subject"],
+            )
+            for r in rows
+        ]
+        lines.append(table(QUEUE_HEADERS, cells, indent="    "))
+    return "\n".join(lines)
+
+
+def today_text(summary: list[dict[str, Any]], settings: Settings) -> str:
+    lines = []
+    for agency in settings.agency:
+        rows = [s for s in summary if s["agency"] == agency.code]
+        when = rows[0]["date"].isoformat() if rows else ""
+        total = sum(r["pending"] for r in rows)
+        lines.append(f"{agency.code} — {agency.name}, {when}: {total} emails to send")
+        if rows:
+            lines.append(
+                table(
+                    ("TAB", "PENDING", "READY", "NO CONSENT"),
+                    [(r["tab"], r["pending"], r["ready"], r["blocked"]) for r in rows],
+                )
+            )
+    return "\n".join(lines)
+
+
+def show_text(
+    item: QueueItem,
+    consent: ConsentReason,
+    tab: str,
+    sender: str,
+    reply_to: str | None,
+    *,
+    html: bool = False,
+) -> str:
+    """Show one email: what it is, its headers, then its text (or HTML) part."""
+    lines = [
+        f"Item {item.id} · {item.agency} · {tab} ({item.kind}) · {item.status}"
+        f"{' · edited' if item.edited else ''}{f' ({item.reason})' if item.reason else ''}"
+        f" · consent {consent}",
+        f"Booking {item.booking_ref} · anchor {item.anchor_on.isoformat()} · listed "
+        f"{item.visible_from.isoformat()}..{item.visible_until.isoformat()}",
+        f"From: {sender}",
+        *([f"Reply-To: {reply_to}"] if reply_to else []),
+        f"To: {item.contact_name} <{item.to or 'no address'}>",
+        f"Subject: {item.subject}",
+        f"Content-Language: {item.locale}",
+        "",
+        item.html if html else item.text,
+    ]
+    return "\n".join(lines)
