@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -429,3 +430,34 @@ def test_booking_moved_to_another_agency_is_withdrawn_here(world: World) -> None
     world.plan("2026-12-02")
 
     assert [(i.status, i.reason) for i in world.items()] == [(Status.WITHDRAWN, "agency_changed")]
+
+
+def test_two_replicas_planning_at_once_create_each_item_once(database_url: str) -> None:
+    world = World(database_url)
+    for n in range(40):
+        world.put(ref=f"B{n}", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-20"))
+    barrier = threading.Barrier(2)
+    reports: list[service.AgencyPlan] = []
+
+    def replica() -> None:
+        engine = create_engine(database_url)
+        try:
+            database = Database(engine, world.clock)
+            barrier.wait()
+            agency = world.settings.agency[0]
+            reports.append(
+                service.plan_agency(database, world.settings, agency, today=day("2026-12-01"))
+            )
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=replica) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(reports) == 2
+    assert sum(r.created for r in reports) == 80
+    assert len(world.items(Status.PENDING)) == 80
+    world.engine.dispose()
