@@ -134,6 +134,11 @@ def _read(path: Path, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str,
                 raise ImportFileError(f"{path.name}: the file is empty: it needs a header row")
             header = [h.strip() for h in header]
             reader.fieldnames = header
+            if len(header) == 1 and ";" in header[0]:
+                raise ImportFileError(
+                    f"{path.name} line 1: the columns are separated by ';': save the file as "
+                    "CSV with commas (the header must be " + ",".join(columns) + ")"
+                )
             missing = [c for c in columns if c not in header]
             unknown = [c for c in header if c not in columns]
             if missing or unknown:

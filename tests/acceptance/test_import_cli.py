@@ -215,6 +215,12 @@ def test_skip_invalid_imports_the_valid_rows_and_lists_the_others(loaded: Worksp
         ),
         pytest.param(b"", "empty", id="empty-file"),
         pytest.param(
+            b"ref;agency;name;email;locale;email_confirmed;email_opt_out\n"
+            b"C-1;annecy;A;a@example.com;fr;true;false\n",
+            "separated by ';'",
+            id="semicolon-separated",
+        ),
+        pytest.param(
             "ref,agency,name,email,locale,email_confirmed,email_opt_out\n"
             "C-1,annecy,René,rene@example.com,fr,true,false\n".encode("latin-1"),
             "UTF-8",
