@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from factories import booking, day
-from reminders.bookings import Booking, BookingStatus, Contact
+from reminders.bookings import ANCHOR_FIELDS, Booking, BookingStatus, Contact
 from reminders.config import AgencySettings, KindSettings
 from reminders.errors import TemplateError
 from reminders.kinds import Direction, Kind
+from reminders.queue import Rendered
 from reminders.service import email_context
 from reminders.store import Candidate
 from reminders.templates import Renderer
@@ -85,14 +86,9 @@ def spaced(text: str) -> str:
                      id="crlf-and-tab-become-one-space"),
         pytest.param("Reminder   for\n\n\n{{ booking.ref }}", "Reminder for B-1001",
                      id="runs-of-whitespace-become-one-space"),
-        pytest.param("Reminder {{ booking.property }}", "Reminder Chalet\nBad: header",
-                     id="newline-in-a-value-cannot-start-a-header",
-                     marks=pytest.mark.skip(reason="placeholder, replaced below")),
     ],
 )  # fmt: skip
-def test_the_subject_is_folded_onto_one_line(
-    tmp_path: Path, source: str, expected: str
-) -> None:
+def test_the_subject_is_folded_onto_one_line(tmp_path: Path, source: str, expected: str) -> None:
     rendered = renderer(tmp_path, {"k/subject.en.txt": source}).render("k", "en", context())
     assert rendered.subject == expected
 
@@ -154,37 +150,38 @@ def test_markup_the_template_writes_itself_is_kept(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("files", "where"),
+    ("files", "where", "name"),
     [
         pytest.param({"k/subject.en.txt": "Reminder {{ booking.nope }}"},
-                     "k/subject.en.txt line 1", id="subject"),
+                     "k/subject.en.txt line 1", "'nope'", id="subject"),
         pytest.param({"k/body.en.txt": "Hello,\n\nYour {{ booking.nope }}\n"},
-                     "k/body.en.txt line 3", id="text-body"),
+                     "k/body.en.txt line 3", "'nope'", id="text-body"),
         pytest.param({"k/body.en.html": "<p>Hello</p>\n<p>{{ booking.nope }}</p>"},
-                     "k/body.en.html line 2", id="html-body"),
+                     "k/body.en.html line 2", "'nope'", id="html-body"),
         pytest.param({"k/body.en.txt": "{% if booking.nope %}x{% endif %}"},
-                     "k/body.en.txt line 1", id="undefined-in-a-condition"),
+                     "k/body.en.txt line 1", "'nope'", id="undefined-in-a-condition"),
         pytest.param({"k/body.en.txt": "{{ missing_variable }}"},
-                     "k/body.en.txt line 1", id="undefined-top-level-variable"),
+                     "k/body.en.txt line 1", "'missing_variable'",
+                     id="undefined-top-level-variable"),
         pytest.param({"k/body.en.txt": "{{ booking.ref.nope }}"},
-                     "k/body.en.txt line 1", id="attribute-of-a-string"),
+                     "k/body.en.txt line 1", "'nope'", id="attribute-of-a-string"),
         pytest.param({"layout.html": "<html>\n{% block content %}{% endblock %}\n"
-                                     "{{ agency.nope }}\n</html>",
+                                     "{{ booking.nope }}\n</html>",
                       "k/body.en.html": '{% extends "layout.html" %}'
                                         "{% block content %}x{% endblock %}"},
-                     "layout.html line 3", id="in-the-extended-layout"),
-        pytest.param({"macros.html": "{% macro box() %}\n{{ booking.nope }}\n{% endmacro %}",
+                     "layout.html line 3", "'nope'", id="in-the-extended-layout"),
+        pytest.param({"macros.html": "{% macro box() %}\n{{ nope }}\n{% endmacro %}",
                       "k/body.en.html": '{% from "macros.html" import box %}{{ box() }}'},
-                     "macros.html line 2", id="in-an-imported-macro"),
+                     "macros.html line 2", "'nope'", id="in-an-imported-macro"),
     ],
 )  # fmt: skip
 def test_an_undefined_name_is_an_error_naming_file_and_line(
-    tmp_path: Path, files: dict[str, str], where: str
+    tmp_path: Path, files: dict[str, str], where: str, name: str
 ) -> None:
     message = render_error(tmp_path, files, context())
 
     assert where in message
-    assert "nope" in message or "missing_variable" in message
+    assert name in message
 
 
 @pytest.mark.parametrize(
@@ -270,9 +267,8 @@ def test_templates_cannot_reach_python_internals(
     message = render_error(tmp_path, {"k/body.en.txt": source}, values)
 
     assert "k/body.en.txt line 1" in message
+    assert "is unsafe" in message
     assert SECRET not in message
-    assert "environ" not in message.removeprefix(message.split(":")[0])[:0] or True
-    assert "os.environ" not in message or "unsafe" in message or "undefined" in message
 
 
 @pytest.mark.xfail(
@@ -355,7 +351,7 @@ def test_a_kind_without_english_fails_when_no_candidate_matches(tmp_path: Path) 
 # -- an agency's own templates ----------------------------------------------------------
 
 FRENCH_DEFAULTS = {
-    "layout.fr.html": "<html lang=\"fr\"><body>{% block content %}{% endblock %}"
+    "layout.fr.html": '<html lang="fr"><body>{% block content %}{% endblock %}'
     "<p>Défaut</p></body></html>",
     "k/subject.fr.txt": "Sujet par défaut",
     "k/body.fr.txt": "Corps par défaut",
@@ -459,15 +455,16 @@ def test_filters_format_in_the_emails_language(
 
 
 def test_french_amounts_use_no_break_spaces(tmp_path: Path) -> None:
-    files = {"k/body.en.txt": "{{ m|money('EUR') }}"}
-    rendered = renderer(tmp_path, {**files, "k/subject.fr.txt": "s"})
-    write(tmp_path / "defaults", {"k/body.fr.txt": files["k/body.en.txt"], "k/body.fr.html": "h"})
+    files = {
+        "k/subject.fr.txt": "s",
+        "k/body.fr.txt": "{{ m|money('EUR') }}",
+        "k/body.fr.html": "h",
+    }
 
-    text = rendered.render("k", "fr", {"m": AMOUNT}).text
+    text = Renderer(write(tmp_path, files)).render("k", "fr", {"m": AMOUNT}).text
 
-    # A line break inside "1 250,00 €" would be wrong: every space there is unbreakable.
-    assert " " not in text.strip()
-    assert spaced(text) == "1 250,00 €\n"
+    # A line break inside "1 250,00 €" would be wrong: no space there may break.
+    assert text == f"1{NARROW_NBSP}250,00{NBSP}€\n"
 
 
 @pytest.mark.xfail(
@@ -561,9 +558,7 @@ def shipped_booking(kind: Kind, shape: str) -> Booking:
     status = BookingStatus.OPTION if kind.name == "option_expiry" else BookingStatus.CONFIRMED
     dates: dict[str, date | None] = {}
     if shape == "anchor-only":
-        dates = dict.fromkeys(
-            ("option_expires_on", "balance_due_on", "arrival_on", "departure_on")
-        )
+        dates = dict.fromkeys(ANCHOR_FIELDS)
     dates[kind.anchor] = ANCHOR_ON
     return booking(
         ref="B-2042",
@@ -574,16 +569,8 @@ def shipped_booking(kind: Kind, shape: str) -> Booking:
     )
 
 
-@pytest.mark.parametrize(
-    ("kind_name", "language", "shape"),
-    [
-        pytest.param(kind_name, language, shape, id=f"{kind_name}-{language}-{shape}")
-        for kind_name in SHIPPED_KINDS
-        for language in ("fr", "en")
-        for shape in ("all-dates", "anchor-only")
-    ],
-)
-def test_every_shipped_template_renders(kind_name: str, language: str, shape: str) -> None:
+def render_shipped(kind_name: str, language: str, shape: str) -> Rendered:
+    """Render a shipped kind the way the planner does, for a contact speaking `language`."""
     kind = KINDS[kind_name]
     contact = Contact(
         ref="C-1", agency="annecy", name="Jeanne Martin", email="j@example.com", locale=language
@@ -591,24 +578,63 @@ def test_every_shipped_template_renders(kind_name: str, language: str, shape: st
     candidate = Candidate(booking_id=1, booking=shipped_booking(kind, shape), contact=contact)
     renderer_ = Renderer(SHIPPED_TEMPLATES)
     chosen = renderer_.language_for(kind.template, contact.locale, AGENCY.locale)
-
-    rendered = renderer_.render(
+    assert chosen == language
+    return renderer_.render(
         kind.template, chosen, email_context(AGENCY, kind, candidate, ANCHOR_ON, chosen)
     )
 
-    assert chosen == language
+
+SHIPPED_CASES = [
+    (kind_name, language, shape)
+    for kind_name in SHIPPED_KINDS
+    for language in ("fr", "en")
+    for shape in ("all-dates", "anchor-only")
+]
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "language", "shape"),
+    [pytest.param(*case, id="-".join(case)) for case in SHIPPED_CASES],
+)
+def test_every_shipped_template_renders(kind_name: str, language: str, shape: str) -> None:
+    rendered = render_shipped(kind_name, language, shape)
+
     assert rendered.locale == language
     assert rendered.subject.strip()
     assert "\n" not in rendered.subject
-    assert "B-2042" in rendered.text
     assert "Jeanne Martin" in rendered.text
     assert f'lang="{language}"' in rendered.html
+    assert "B-2042" in rendered.html
     assert rendered.html.count("<table") == rendered.html.count("</table>")
     assert PROPERTY not in rendered.html  # always escaped there
     for part in (rendered.subject, rendered.text, rendered.html):
         assert "None" not in part
         assert "{{" not in part
         assert "{%" not in part
+
+
+TEXT_WITHOUT_REF = pytest.mark.xfail(
+    strict=True,
+    reason="BUG: templates/post_departure/body.{fr,en}.txt never mention the booking "
+    "ref, which the HTML part shows (layout footer) and every other kind's text has",
+)
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "language", "shape"),
+    [
+        pytest.param(
+            *case,
+            id="-".join(case),
+            marks=[TEXT_WITHOUT_REF] if case[0] == "post_departure" else [],
+        )
+        for case in SHIPPED_CASES
+    ],
+)
+def test_every_shipped_text_part_names_the_booking(
+    kind_name: str, language: str, shape: str
+) -> None:
+    assert "B-2042" in render_shipped(kind_name, language, shape).text
 
 
 @pytest.mark.parametrize("kind_name", SHIPPED_KINDS)
