@@ -185,23 +185,25 @@ class AgencySettings(_Section):
 
     @model_validator(mode="after")
     def _kinds_are_known(self) -> AgencySettings:
+        problems = []
         for name in self.kinds:
             if name in BUILT_IN_KINDS:
-                raise ValueError(f"kinds.{name}: '{name}' is a built-in kind: choose another name")
-            if not _CODE.match(name):
-                raise ValueError(f"kinds.{name}: use lower-case letters, digits, '-' and '_'")
+                problems.append(f"kinds.{name}: '{name}' is a built-in kind: choose another name")
+            elif not _CODE.match(name):
+                problems.append(f"kinds.{name}: use lower-case letters, digits, '-' and '_'")
         known = [*BUILT_IN_KINDS, *self.kinds]
         for table in ("delays", "retention", "auto_send"):
-            for name in getattr(self, table):
+            for name, value in getattr(self, table).items():
                 if name not in known:
-                    raise ValueError(
+                    problems.append(
                         f"{table}.{name}: unknown kind {name!r}: known kinds are "
                         f"{', '.join(known)} (declare your own under [agency.kinds.NAME])"
                     )
-        for table in ("delays", "retention"):
-            for name, days in getattr(self, table).items():
-                if days < 0:
-                    raise ValueError(f"{table}.{name}: must be 0 or more days, not {days}")
+                elif table != "auto_send" and value < 0:
+                    problems.append(f"{table}.{name}: must be 0 or more days, not {value}")
+        if problems:
+            # One line each: describe_validation_error prefixes every line with the key.
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -376,7 +378,7 @@ def load_settings(path: Path) -> Settings:
 
 def describe_validation_error(path: Path, error: ValidationError, data: dict[str, Any]) -> str:
     """Turn a pydantic error into lines naming the file, the key and what is allowed."""
-    lines = []
+    lines: list[str] = []
     for problem in error.errors():
         key = _key_name(problem["loc"], data)
         message = problem["msg"].removeprefix("Value error, ")
@@ -392,8 +394,29 @@ def describe_validation_error(path: Path, error: ValidationError, data: dict[str
             and repr(problem["input"]) not in message
         ):
             message = f"{message} (got {problem['input']!r})"
-        lines.append(f"{path}: {key}: {message}" if key else f"{path}: {message}")
+        variable = _environment_variable(problem["loc"], data)
+        where = f"environment variable {variable} ({key})" if variable else f"{path}: {key}"
+        lines.extend(
+            f"{where}: {line}" if key else f"{path}: {line}" for line in message.split("\n")
+        )
     return "\n".join(lines)
+
+
+def _environment_variable(loc: tuple[int | str, ...], data: dict[str, Any]) -> str | None:
+    """Name the REMINDERS_* variable a bad setting came from, when not from the file."""
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int) or not isinstance(node, dict) or part not in node:
+            break
+        node = node[part]
+    else:
+        return None  # the key is in the file
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    for length in range(len(names), 0, -1):
+        variable = "REMINDERS_" + "__".join(names[:length]).upper()
+        if any(name.upper() == variable for name in os.environ):
+            return variable
+    return None
 
 
 def _key_name(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:

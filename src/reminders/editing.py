@@ -18,7 +18,7 @@ def edit_document(item: QueueItem) -> str:
 
 
 def parse_edit(edited: str, item: QueueItem) -> Rendered:
-    """Read staff's edited document back; text-only changes rebuild the HTML part."""
+    """Read staff's edited document back; a changed text with untouched HTML rebuilds it."""
     head, _, rest = edited.partition("\n")
     if not head.startswith("Subject:"):
         raise UsageError("the edited file must start with a 'Subject:' line: nothing saved")
@@ -30,8 +30,10 @@ def parse_edit(edited: str, item: QueueItem) -> Rendered:
     if not text.strip():
         raise UsageError("the text body is empty: nothing saved (use 'reminders discard')")
     html = html.lstrip("\n")
-    if not marker or html.strip() == item.html.strip():
-        html = html_from_text(text, item.locale)
+    html_untouched = not marker or html.strip() == item.html.strip()
+    if html_untouched:
+        # Keep the designed HTML unless the text it mirrors changed.
+        html = item.html if text.strip() == item.text.strip() else html_from_text(text, item.locale)
     return Rendered(subject=subject, text=text, html=html, locale=item.locale)
 
 

@@ -250,7 +250,8 @@ def parse_bookings(
         arrival, departure = dates["arrival_on"], dates["departure_on"]
         if arrival and departure and departure < arrival:
             row.problems.append(
-                f"departure_on {departure.isoformat()} is before arrival_on {arrival.isoformat()}"
+                f"departure_on {departure.isoformat()} is before arrival_on {arrival.isoformat()}: "
+                "correct one of the dates"
             )
         _check_duplicate(row, ref, line, first_line)
         if row.problems:
@@ -295,10 +296,11 @@ def _amount(row: _Row, currency: str) -> Decimal:
     places = get_currency_precision(currency)
     if amount != amount.quantize(Decimal(1).scaleb(-places)):
         row.problems.append(
-            f"balance_outstanding {value!r} has more than {places} decimal places for {currency}"
+            f"balance_outstanding {value!r} has more than {places} decimal places for {currency}: "
+            f"write at most {places}"
         )
     if abs(amount) >= Decimal(10) ** 13:
-        row.problems.append(f"balance_outstanding {value!r} is too large")
+        row.problems.append(f"balance_outstanding {value!r} is too large: check the amount")
     return amount
 
 
@@ -313,7 +315,9 @@ def _check_duplicate(row: _Row, ref: str, line: int, first_line: dict[str, int])
     if not ref:
         return
     if ref in first_line:
-        row.problems.append(f"ref {ref!r} already appears on line {first_line[ref]}")
+        row.problems.append(
+            f"ref {ref!r} already appears on line {first_line[ref]}: keep one row per ref"
+        )
     else:
         first_line[ref] = line
 

@@ -25,7 +25,7 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateError
 from .queue import Rendered
@@ -52,7 +52,8 @@ class Renderer:
         # A missing override folder is fine: the loader finds nothing there.
         folders = [str(d) for d in (override_dir, default_dir) if d is not None]
         self._folders = folders
-        self._env = SandboxedEnvironment(
+        # Immutable: a template may read the values it is given, never change them.
+        self._env = ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(folders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),

@@ -164,12 +164,6 @@ def test_the_subject_is_one_normalised_line(head: str, expected: str) -> None:
     assert parse_edit(edited, ITEM).subject == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_edit rebuilds the HTML part from the text whenever the HTML is "
-    "left unchanged, even when the text is unchanged too, so changing only the subject "
-    "replaces the template's HTML with a plain rebuild",
-)
 def test_a_subject_only_change_keeps_the_rendered_html() -> None:
     edited = edit_document(ITEM).replace(ITEM.subject, "Votre arrivée demain", 1)
 

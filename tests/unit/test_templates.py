@@ -271,11 +271,6 @@ def test_templates_cannot_reach_python_internals(
     assert SECRET not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SandboxedEnvironment lets templates call dict.pop/clear/update on the "
-    "values they are given; ImmutableSandboxedEnvironment would refuse",
-)
 def test_templates_cannot_change_the_values_they_are_given(tmp_path: Path) -> None:
     values = context()
     before = copy.deepcopy(values)
@@ -467,15 +462,11 @@ def test_french_amounts_use_no_break_spaces(tmp_path: Path) -> None:
     assert text == f"1{NARROW_NBSP}250,00{NBSP}€\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: templates/README.md says money without a currency shows euros, "
-    "but the filter requires the currency argument (TypeError -> TemplateError)",
-)
-def test_money_without_a_currency_shows_euros_as_documented(tmp_path: Path) -> None:
+def test_money_without_a_currency_is_a_template_error(tmp_path: Path) -> None:
     files = {"k/body.en.txt": "{{ m|money }}"}
-    rendered = renderer(tmp_path, files).render("k", "en", {**context(), "m": AMOUNT})
-    assert rendered.text == "€1,250.00\n"
+
+    with pytest.raises(TemplateError, match=r"k/body\.en\.txt line 1"):
+        renderer(tmp_path, files).render("k", "en", {**context(), "m": AMOUNT})
 
 
 # -- check ------------------------------------------------------------------------------
@@ -613,23 +604,9 @@ def test_every_shipped_template_renders(kind_name: str, language: str, shape: st
         assert "{%" not in part
 
 
-TEXT_WITHOUT_REF = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: templates/post_departure/body.{fr,en}.txt never mention the booking "
-    "ref, which the HTML part shows (layout footer) and every other kind's text has",
-)
-
-
 @pytest.mark.parametrize(
     ("kind_name", "language", "shape"),
-    [
-        pytest.param(
-            *case,
-            id="-".join(case),
-            marks=[TEXT_WITHOUT_REF] if case[0] == "post_departure" else [],
-        )
-        for case in SHIPPED_CASES
-    ],
+    [pytest.param(*case, id="-".join(case)) for case in SHIPPED_CASES],
 )
 def test_every_shipped_text_part_names_the_booking(
     kind_name: str, language: str, shape: str
