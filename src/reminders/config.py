@@ -84,8 +84,9 @@ class ConsentSettings(_Section):
 
 
 class TemplatesSettings(_Section):
-    #: folder of the default templates, relative to the config file
-    dir: str = "templates"
+    #: folder of the site's templates, relative to the config file; they shadow the
+    #: templates shipped with reminders file by file (None: the shipped ones only)
+    dir: str | None = None
 
 
 class KindSettings(_Section):
@@ -316,8 +317,9 @@ class Settings(BaseSettings):
         return url
 
     @property
-    def templates_path(self) -> Path:
-        return self.path(self.templates.dir)
+    def templates_path(self) -> Path | None:
+        """Return the site's templates folder, if one is configured."""
+        return self.path(self.templates.dir) if self.templates.dir else None
 
     @property
     def maildir_path(self) -> Path:
@@ -337,11 +339,12 @@ class Settings(BaseSettings):
         """Return all agencies, or just `code` (checked)."""
         return [self.agency_by_code(code)] if code else list(self.agency)
 
-    def agency_templates_path(self, agency: AgencySettings) -> Path:
-        """Return the agency's override folder (default: `<templates>/agencies/<code>`)."""
+    def agency_templates_path(self, agency: AgencySettings) -> Path | None:
+        """Return the agency's own folder (default: `<templates.dir>/agencies/<code>`)."""
         if agency.templates_dir:
             return self.path(agency.templates_dir)
-        return self.templates_path / "agencies" / agency.code
+        site = self.templates_path
+        return site / "agencies" / agency.code if site else None
 
 
 def config_path(option: str | None) -> Path:

@@ -59,8 +59,8 @@ class AgencyPlan:
 
 
 def renderer_for(settings: Settings, agency: AgencySettings) -> Renderer:
-    """Return the renderer of `agency`: its own templates first, then the defaults."""
-    return Renderer(settings.templates_path, settings.agency_templates_path(agency))
+    """Return the renderer of `agency`: its own folder, the site's, then the shipped ones."""
+    return Renderer(settings.agency_templates_path(agency), settings.templates_path)
 
 
 def agency_today(agency: AgencySettings, clock: Clock) -> date:
@@ -261,15 +261,16 @@ def today_summary(database: Database, settings: Settings) -> list[dict[str, Any]
 def check_templates(settings: Settings) -> list[str]:
     """Compile and test-render every enabled kind's templates; return the problems."""
     problems: list[str] = []
-    if not settings.templates_path.is_dir():
-        return [
-            f"templates folder '{settings.templates_path}' not found: set templates.dir "
-            "to the folder holding the default templates"
-        ]
+    site = settings.templates_path
+    if site is not None and not site.is_dir():
+        problems.append(
+            f"templates folder '{site}' not found: fix templates.dir (relative paths are "
+            "relative to the config file) or remove it to use the shipped templates"
+        )
     sample_day = date(2030, 6, 15)
     for agency in settings.agency:
         own = settings.agency_templates_path(agency)
-        if agency.templates_dir and not own.is_dir():
+        if agency.templates_dir and own is not None and not own.is_dir():
             problems.append(
                 f"agency {agency.code}: templates_dir '{own}' is not a folder: create it "
                 "or fix the path (relative paths are relative to the config file)"

@@ -35,6 +35,14 @@ PARTS = ("subject", "text", "html")
 _FILES = {"subject": "subject.{lang}.txt", "text": "body.{lang}.txt", "html": "body.{lang}.html"}
 
 
+def shipped_templates() -> Path:
+    """Return the folder of the templates that ship with reminders."""
+    packaged = Path(__file__).with_name("default_templates")  # installed from a wheel
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "templates"  # a source checkout
+
+
 def language_of(locale: str | None) -> str | None:
     """Return the language code of a locale such as 'fr_FR' or 'en-GB', or None."""
     if not locale:
@@ -48,13 +56,16 @@ def language_of(locale: str | None) -> str | None:
 class Renderer:
     """Renders the emails of one agency: its own templates first, then the defaults."""
 
-    def __init__(self, default_dir: Path, override_dir: Path | None = None) -> None:
-        # A missing override folder is fine: the loader finds nothing there.
-        folders = [str(d) for d in (override_dir, default_dir) if d is not None]
-        self._folders = folders
+    def __init__(self, *folders: Path | None) -> None:
+        """Look templates up in `folders` in order, then in the shipped defaults.
+
+        A missing folder is fine here: the loader finds nothing there (the
+        configuration check reports folders that were named but do not exist).
+        """
+        self._folders = [str(d) for d in (*folders, shipped_templates()) if d is not None]
         # Immutable: a template may read the values it is given, never change them.
         self._env = ImmutableSandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(folders),
+            loader=jinja2.FileSystemLoader(self._folders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
             keep_trailing_newline=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 
@@ -195,3 +196,17 @@ def test_config_check_reports_an_agency_templates_dir_that_does_not_exist(bare: 
     assert result.code == 2, result.describe()
     [problem] = [line for line in result.stderr.splitlines() if "montreal" in line]
     assert "templates_dir" in problem and "agency-templates/montreal" in problem
+
+
+def test_a_configuration_without_templates_uses_the_shipped_ones(loaded: Workspace) -> None:
+    text = loaded.config.read_text(encoding="utf-8")
+    start = text.index("[templates]")
+    end = text.index("\n[", start + 1)
+    loaded.config.write_text(text[:start] + text[end + 1 :], encoding="utf-8")
+    assert "[templates]" not in loaded.config.read_text(encoding="utf-8")
+
+    loaded.ok("config", "check")
+    loaded.ok("plan", "--date", PLAN_DAY)
+
+    items = json.loads(loaded.ok("queue", "--json").stdout)
+    assert items and all(item["subject"] for item in items)

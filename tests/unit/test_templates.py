@@ -326,7 +326,7 @@ def test_a_kind_with_no_templates_at_all_is_an_error_listing_the_folders(
     override = write(tmp_path / "agency", {"other/subject.fr.txt": "x"})
 
     with pytest.raises(TemplateError) as caught:
-        Renderer(defaults, override).language_for("missing_kind", "fr", "fr")
+        Renderer(override, defaults).language_for("missing_kind", "fr", "fr")
 
     message = str(caught.value)
     assert "missing_kind/subject.en.txt" in message
@@ -379,7 +379,7 @@ def test_an_override_folder_shadows_the_defaults_file_by_file(
     defaults = write(tmp_path / "defaults", FRENCH_DEFAULTS)
     agency = write(tmp_path / "agency", override)
 
-    rendered = Renderer(defaults, agency).render("k", "fr", {})
+    rendered = Renderer(agency, defaults).render("k", "fr", {})
 
     assert (rendered.subject, rendered.text, rendered.html) == (subject, text, html)
     assert rendered.locale == "fr"
@@ -388,7 +388,7 @@ def test_an_override_folder_shadows_the_defaults_file_by_file(
 def test_a_missing_override_folder_is_fine(tmp_path: Path) -> None:
     defaults = write(tmp_path / "defaults", FRENCH_DEFAULTS)
 
-    rendered = Renderer(defaults, tmp_path / "not-created").render("k", "fr", {})
+    rendered = Renderer(tmp_path / "not-created", defaults).render("k", "fr", {})
 
     assert rendered.subject == "Sujet par défaut"
 
@@ -396,7 +396,7 @@ def test_a_missing_override_folder_is_fine(tmp_path: Path) -> None:
 def test_an_override_adds_a_language_the_defaults_lack(tmp_path: Path) -> None:
     defaults = write(tmp_path / "defaults", FRENCH_DEFAULTS)
     agency = write(tmp_path / "agency", {"k/subject.de.txt": "Betreff"})
-    renderer_ = Renderer(defaults, agency)
+    renderer_ = Renderer(agency, defaults)
 
     assert renderer_.language_for("k", "de", "fr") == "de"
     assert renderer_.has("k", "de")
