@@ -330,6 +330,32 @@ def discard(app: App, item_ids: tuple[int, ...]) -> None:
         click.echo(f"item {item.id} discarded ({item.kind}, booking {item.booking_ref})")
 
 
+def _config_after_command(context: click.Context, _param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        context.ensure_object(App).config = value
+
+
+def _accept_config_everywhere(group: click.Group) -> None:
+    """Let `--config PATH` also come after the command name (`reminders plan --config x`)."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_config_everywhere(command)
+        else:
+            command.params.append(
+                click.Option(
+                    ["--config"],
+                    metavar="PATH",
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_config_after_command,
+                    help="TOML file (as the option before the command).",
+                )
+            )
+
+
+_accept_config_everywhere(cli)
+
+
 def main() -> None:
     """Run the CLI; usage errors become one line and exit code 2."""
     try:

@@ -210,3 +210,14 @@ def test_a_configuration_without_templates_uses_the_shipped_ones(loaded: Workspa
 
     items = json.loads(loaded.ok("queue", "--json").stdout)
     assert items and all(item["subject"] for item in items)
+
+
+@pytest.mark.parametrize("before_command", [True, False], ids=["before", "after"])
+def test_config_option_before_or_after_the_command(cli: Workspace, before_command: bool) -> None:
+    other = cli.folder / "other.toml"
+    cli.config.rename(other)
+    args = (
+        ["--config", str(other), "queue"] if before_command else ["queue", "--config", str(other)]
+    )
+
+    assert cli.ok(*args).stdout.strip() == "no pending items"
