@@ -87,8 +87,12 @@ class _Row:
             self.problems.append(f"{column} is longer than {max_length} characters")
         return value
 
-    def choice(self, column: str, allowed: Sequence[str], hint: str = "") -> str:
+    def choice(
+        self, column: str, allowed: Sequence[str], hint: str = "", *, any_case: bool = False
+    ) -> str:
         value = self.values.get(column, "")
+        if any_case:
+            value = value.lower()
         if value not in allowed:
             self.problems.append(
                 f"{column} {value!r} is not allowed: use {', '.join(allowed)}{hint}"
@@ -236,7 +240,7 @@ def parse_bookings(
                 f"unknown contact {contact_ref!r}: import it with 'reminders import contacts' first"
             )
         property_ = row.text("property", required=False)
-        status = row.choice("status", [s.value for s in BookingStatus])
+        status = row.choice("status", [s.value for s in BookingStatus], any_case=True)
         dates = {
             column: row.day(column)
             for column in ("option_expires_on", "balance_due_on", "arrival_on", "departure_on")

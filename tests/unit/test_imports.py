@@ -362,6 +362,8 @@ def test_a_valid_booking_row_gives_typed_values() -> None:
                      id="departure-on-arrival-day"),
         pytest.param({"status": "cancelled"}, "status", BookingStatus.CANCELLED,
                      id="status-cancelled"),
+        pytest.param({"status": "Confirmed"}, "status", BookingStatus.CONFIRMED,
+                     id="status-in-any-case"),
         pytest.param({"property": ""}, "property", "", id="property-optional"),
         pytest.param({"ref": "  B-9  "}, "ref", "B-9", id="ref-trimmed"),
         pytest.param({"agency": "chamonix"}, "agency", "chamonix", id="second-agency"),
