@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import Engine, event, inspect, make_url, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .errors import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+#: The newest migration's revision: every command checks the database is at it without
+#: loading Alembic (a test keeps it equal to Alembic's head).
+SCHEMA_REVISION = "0001"
 
 
 def create_engine(url: str) -> Engine:
@@ -60,7 +63,9 @@ def describe(url: str) -> str:
         return repr(url)
 
 
-def _alembic_config(engine: Engine) -> Config:
+def _alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config  # only `db upgrade` needs Alembic
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -69,6 +74,8 @@ def _alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Migrate the schema to the newest revision; return (before, after) revisions."""
+    from alembic import command
+
     before = current_revision(engine)
     try:
         command.upgrade(_alembic_config(engine), "head")
@@ -78,22 +85,24 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_alembic_config_without_engine()).get_current_head()
+    """Return the newest revision among the migration scripts (asks Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
-
-
-def _alembic_config_without_engine() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
 
 
 def current_revision(engine: Engine) -> str | None:
     """Return the schema revision the database is at (None: empty database)."""
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            revision: str | None = connection.scalar(
+                text("SELECT version_num FROM alembic_version")
+            )
+            return revision
     except OperationalError as error:
         raise unreachable(engine, error) from None
 
@@ -108,7 +117,7 @@ def check_schema(engine: Engine) -> None:
             "(or check database.url)"
         )
     current = current_revision(engine)
-    if current != head_revision():
+    if current != SCHEMA_REVISION:
         state = "empty" if current is None else f"at revision {current}"
         raise DatabaseError(
             f"the database {describe(engine.url.render_as_string(hide_password=False))} "

@@ -11,7 +11,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
 
-from reminders.database import check_schema, create_engine, current_revision, head_revision
+from reminders.database import (
+    SCHEMA_REVISION,
+    check_schema,
+    create_engine,
+    current_revision,
+    head_revision,
+)
 from reminders.errors import DatabaseError
 from reminders.schema import Base, BookingRow, ContactRow, ItemRow
 
@@ -33,7 +39,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def test_upgrade_brings_the_schema_to_head(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision()
+    assert current_revision(engine) == head_revision() == SCHEMA_REVISION
     check_schema(engine)
 
 
