@@ -71,6 +71,18 @@ def missed_anchors(kind: Kind, today: date, last_planned_on: date | None) -> Dat
     return DateRange(first=gap.first - shift, last=gap.last - shift)
 
 
+def anchors_to_plan(kind: Kind, today: date, last_planned_on: date | None) -> DateRange:
+    """Return every anchor date a pass on `today` must look at: listed or missed.
+
+    The missed anchors end the day before the visible ones begin (a window that
+    ended yesterday belongs to the anchor just before the first visible one), so
+    the two make one contiguous range: one indexed range query per kind.
+    """
+    visible = visible_anchors(kind, today)
+    missed = missed_anchors(kind, today, last_planned_on)
+    return visible if missed is None else DateRange(first=missed.first, last=visible.last)
+
+
 class Outcome(StrEnum):
     LISTED = "listed"  #: the window includes today: queue it as pending
     MISSED = "missed"  #: the whole window went by while nothing planned

@@ -14,7 +14,7 @@ from .config import AgencySettings, Settings
 from .consent import ConsentReason, reason_for
 from .errors import TemplateError
 from .kinds import Kind
-from .planning import Outcome, WithdrawReason, decide, missed_anchors, visible_anchors
+from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
 from .store import Candidate, Database, NewItem, Store
 from .templates import Renderer
@@ -132,39 +132,34 @@ def _queue_kind(
     report: KindReport,
     errors: list[str],
 ) -> None:
-    ranges = [visible_anchors(kind, today)]
-    missed = missed_anchors(kind, today, last)
-    if missed is not None:
-        ranges.append(missed)
-    for anchors in ranges:
-        new_items: list[NewItem] = []
-        for candidate in store.candidates(agency.code, kind, anchors):
-            decision = decide(kind, candidate.booking, today, last)
-            if decision is None:
-                continue
-            try:
-                content = render_item(renderer, agency, kind, candidate, decision.anchor_on)
-            except TemplateError as error:
-                _note(errors, error)
-                continue
-            status = Status.PENDING if decision.outcome is Outcome.LISTED else Status.MISSED
-            new_items.append(
-                NewItem(
-                    agency=agency.code,
-                    kind=kind.name,
-                    booking_id=candidate.booking_id,
-                    anchor_on=decision.anchor_on,
-                    visible=decision.visible,
-                    status=status,
-                    content=content,
-                )
+    new_items: list[NewItem] = []
+    for candidate in store.candidates(agency.code, kind, anchors_to_plan(kind, today, last)):
+        decision = decide(kind, candidate.booking, today, last)
+        if decision is None:
+            continue
+        try:
+            content = render_item(renderer, agency, kind, candidate, decision.anchor_on)
+        except TemplateError as error:
+            _note(errors, error)
+            continue
+        status = Status.PENDING if decision.outcome is Outcome.LISTED else Status.MISSED
+        new_items.append(
+            NewItem(
+                agency=agency.code,
+                kind=kind.name,
+                booking_id=candidate.booking_id,
+                anchor_on=decision.anchor_on,
+                visible=decision.visible,
+                status=status,
+                content=content,
             )
-        ids = store.add_items(new_items)
-        added = [(i, item) for i, item in zip(ids, new_items, strict=True) if i is not None]
-        report.created += sum(1 for _, item in added if item.status is Status.PENDING)
-        missed_ids = [i for i, item in added if item.status is Status.MISSED]
-        if missed_ids:
-            report.missed.extend(store.items(ids=missed_ids))
+        )
+    ids = store.add_items(new_items)
+    added = [(i, item) for i, item in zip(ids, new_items, strict=True) if i is not None]
+    report.created += sum(1 for _, item in added if item.status is Status.PENDING)
+    missed_ids = [i for i, item in added if item.status is Status.MISSED]
+    if missed_ids:
+        report.missed.extend(store.items(ids=missed_ids))
 
 
 def render_item(

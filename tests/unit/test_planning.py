@@ -14,6 +14,7 @@ from reminders.planning import (
     DateRange,
     Outcome,
     WithdrawReason,
+    anchors_to_plan,
     decide,
     missed_anchors,
     plan,
@@ -476,3 +477,32 @@ def test_date_range_holds_only_days_within_it() -> None:
     assert "2026-07-05" not in week
     assert not week.is_empty
     assert days("2026-07-10", "2026-07-09").is_empty
+
+
+@pytest.mark.parametrize(
+    ("kind", "today", "last"),
+    [
+        pytest.param(ARRIVAL_7, "2026-12-10", "2026-12-01", id="before-kind-9-days-down"),
+        pytest.param(POST_DEPARTURE_7, "2026-12-10", "2026-11-02", id="after-kind-long-downtime"),
+        pytest.param(kind("option_expiry", 0), "2027-01-02", "2026-12-30", id="delay-0"),
+    ],
+)  # fmt: skip
+def test_anchors_to_plan_is_the_missed_range_then_the_visible_one(
+    kind: Kind, today: str, last: str
+) -> None:
+    missed = missed_anchors(kind, day(today), day(last))
+    visible = visible_anchors(kind, day(today))
+    assert missed is not None
+    assert missed.last + timedelta(days=1) == visible.first  # they touch
+    assert anchors_to_plan(kind, day(today), day(last)) == DateRange(
+        first=missed.first, last=visible.last
+    )
+
+
+def test_anchors_to_plan_without_a_gap_is_the_visible_range() -> None:
+    assert anchors_to_plan(ARRIVAL_7, day("2026-12-10"), day("2026-12-09")) == visible_anchors(
+        ARRIVAL_7, day("2026-12-10")
+    )
+    assert anchors_to_plan(ARRIVAL_7, day("2026-12-10"), None) == visible_anchors(
+        ARRIVAL_7, day("2026-12-10")
+    )

@@ -55,7 +55,8 @@ class PlanningStore(StoreBase):
     def candidates(self, agency: str, kind: Kind, anchors: DateRange) -> list[Candidate]:
         """Return the agency's eligible bookings anchored in `anchors` with no live item.
 
-        One indexed range query per agency and kind; bookings that already have an
+        One indexed range query per agency and kind (`planning.anchors_to_plan`
+        gives the range); bookings that already have an
         item for this kind and anchor date (other than a withdrawn one) are left out.
         """
         anchor = getattr(BookingRow, kind.anchor)
