@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.pool import NullPool
 
+from mail_server import MailServer
 from reminders.database import create_engine, upgrade
 
 TEMPLATE_DATABASE = "reminders_template"
@@ -284,3 +285,13 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'empty.db'}"
     create: Callable[[str | None], str] = request.getfixturevalue("new_postgres_database")
     return create(None)
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on loopback that records every message it accepts."""
+    server = MailServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

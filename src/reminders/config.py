@@ -37,6 +37,7 @@ from .kinds import BUILT_IN_KINDS, ELIGIBILITY, Direction, Kind, KindDefinition,
 DEFAULT_CONFIG_PATH = Path("reminders.toml")
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_MIN_SECRET_LENGTH = 16
 _SECRETS = {
     ("smtp", "password"): "REMINDERS_SMTP__PASSWORD",
     ("web", "secret_key"): "REMINDERS_WEB__SECRET_KEY",
@@ -56,6 +57,11 @@ class MailSettings(_Section):
     transport: Literal["smtp", "maildir"] = "smtp"
     #: folder the maildir transport writes to, relative to the config file
     maildir: str = "outbox"
+    #: transient failures (server unreachable, 4xx) before an item is given up as failed
+    max_attempts: int = Field(default=8, ge=1)
+    #: wait before the first retry; it doubles after each failure, up to retry_max_s
+    retry_after_s: float = Field(default=60.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
 
 
 class SmtpSettings(_Section):
@@ -70,6 +76,8 @@ class SmtpSettings(_Section):
 class WebSettings(_Section):
     base_url: str = "http://127.0.0.1:8080"
     secret_key: SecretStr | None = None
+    #: days the unsubscribe link of an email keeps working
+    unsubscribe_valid_days: int = Field(default=365, ge=1)
 
     @field_validator("base_url")
     @classmethod
@@ -81,6 +89,15 @@ class WebSettings(_Section):
 
 class ConsentSettings(_Section):
     reconfirm_after_days: int = Field(default=730, ge=1)
+
+
+class DaemonSettings(_Section):
+    #: seconds between two looks for approved emails to send
+    dispatch_every_s: float = Field(default=5.0, gt=0)
+    #: "text" (key=value) or "json" (one object per line) log lines
+    log_format: Literal["text", "json"] = "text"
+    #: minutes after plan_at within which `reminders health` still accepts yesterday's pass
+    health_grace_minutes: int = Field(default=60, ge=0)
 
 
 class TemplatesSettings(_Section):
@@ -123,6 +140,12 @@ class AgencySettings(_Section):
     sender: str
     reply_to: str | None = None
     plan_at: str = "06:30"
+    #: at most this many emails a minute leave for this agency (spaced evenly)
+    max_per_minute: float = Field(default=60.0, gt=0)
+    #: where the daily summary ("infos du jour") is emailed after the planning pass
+    summary_to: str | None = None
+    #: mailto: address of the List-Unsubscribe header (default: the sender's address)
+    unsubscribe_mailto: str | None = None
     #: folder whose templates override the defaults for this agency
     templates_dir: str | None = None
     delays: dict[str, int] = Field(default_factory=dict)
@@ -159,7 +182,7 @@ class AgencySettings(_Section):
             raise ValueError(f"unknown locale {value!r}: use a code such as 'fr' or 'en'") from None
         return value
 
-    @field_validator("sender", "reply_to")
+    @field_validator("sender", "reply_to", "summary_to", "unsubscribe_mailto")
     @classmethod
     def _mailbox(cls, value: str | None) -> str | None:
         if value is None:
@@ -274,6 +297,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()
     consent: ConsentSettings = ConsentSettings()
+    daemon: DaemonSettings = DaemonSettings()
     templates: TemplatesSettings = TemplatesSettings()
     agency: list[AgencySettings] = Field(default_factory=list)
     #: folder relative paths are resolved against (the config file's); not a setting
@@ -324,6 +348,18 @@ class Settings(BaseSettings):
     @property
     def maildir_path(self) -> Path:
         return self.path(self.mail.maildir)
+
+    def link_secret(self) -> str:
+        """Return the key that signs the links in emails, or say which variable to set."""
+        key = self.web.secret_key.get_secret_value().strip() if self.web.secret_key else ""
+        if len(key) < _MIN_SECRET_LENGTH:
+            state = "is not set" if not key else f"is shorter than {_MIN_SECRET_LENGTH} characters"
+            raise ConfigError(
+                f"REMINDERS_WEB__SECRET_KEY {state}: it signs the links in emails; set it to a "
+                'long random string, e.g. python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"'
+            )
+        return key
 
     def agency_by_code(self, code: str) -> AgencySettings:
         """Return the agency `code`, or explain which ones exist."""

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from email_validator import EmailNotValidError, validate_email
+
+from .errors import InvalidAddress
+
 
 class ConsentReason(StrEnum):
     OK = "ok"  #: confirmed and not opted out: may be sent
@@ -27,3 +31,22 @@ def reason_for(*, address: str | None, confirmed: bool, opted_out: bool) -> Cons
     if not confirmed:
         return ConsentReason.UNCONFIRMED
     return ConsentReason.OK
+
+
+def normalise_address(address: str) -> str:
+    """Return the form an address is known by: how it is compared, signed and sent.
+
+    The local part is kept as written (Unicode NFC: `+tags` and dots are the
+    owner's business); the domain is lower-cased and in its ASCII (IDNA) form.
+    Two spellings that differ only in letter case compare equal with `same_address`.
+    """
+    try:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as error:
+        raise InvalidAddress(f"{address!r} is not a valid email address: {error}") from None
+    return f"{valid.local_part}@{valid.ascii_domain}"
+
+
+def same_address(a: str, b: str) -> bool:
+    """Tell whether two normalised addresses are the same mailbox (case-insensitive)."""
+    return a.casefold() == b.casefold()

@@ -43,3 +43,7 @@ class NotFoundError(ReminderError):
 
 class TransitionError(ReminderError):
     """The item is not in a state that allows this: see 'reminders show ID'."""
+
+
+class InvalidAddress(ReminderError):
+    """The email address is not valid: correct it in the contacts file and import it again."""

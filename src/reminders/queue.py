@@ -24,15 +24,22 @@ class Status(StrEnum):
 
 #: Allowed transitions: target status -> the statuses it may come from.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.APPROVED: frozenset({Status.PENDING}),
-    Status.SENDING: frozenset({Status.APPROVED, Status.UNKNOWN}),
+    # Consent withdrawn while an item waited for the dispatcher: back to its tab.
+    Status.PENDING: frozenset({Status.APPROVED}),
+    # A transient failure (server unreachable, 4xx) leaves the item sendable.
+    Status.APPROVED: frozenset({Status.PENDING, Status.SENDING}),
+    # From unknown or failed only by a person's `resend`.
+    Status.SENDING: frozenset({Status.APPROVED, Status.UNKNOWN, Status.FAILED}),
     Status.SENT: frozenset({Status.SENDING, Status.UNKNOWN}),
     Status.FAILED: frozenset({Status.SENDING}),
     Status.UNKNOWN: frozenset({Status.SENDING}),
-    # Approved items wait for the dispatcher (or a retry): staff may still stop them.
-    Status.DISCARDED: frozenset({Status.PENDING, Status.APPROVED}),
-    Status.EXPIRED: frozenset({Status.PENDING}),
-    Status.WITHDRAWN: frozenset({Status.PENDING}),
+    # Approved items wait for the dispatcher (or a retry): staff may still stop them,
+    # and may decide an unknown item is not worth sending again.
+    Status.DISCARDED: frozenset({Status.PENDING, Status.APPROVED, Status.UNKNOWN}),
+    # An approved item that could not go out before its window ended is not sent late.
+    Status.EXPIRED: frozenset({Status.PENDING, Status.APPROVED}),
+    # A booking cancelled (or moved, or paid) before its approved email went out.
+    Status.WITHDRAWN: frozenset({Status.PENDING, Status.APPROVED}),
 }
 
 #: Statuses whose content staff may still edit.
@@ -88,6 +95,14 @@ class QueueItem:
     reason: str | None
     created_at: datetime
     updated_at: datetime
+    #: delivery: who approved it, attempts so far, when a retry is due, the last
+    #: Message-ID built for it, when the server accepted it, the server's last refusal
+    approved_by: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    message_id: str | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
     #: consent inputs of the contact, for `consent.reason_for`
     email_confirmed: bool = False
     email_opt_out: bool = False

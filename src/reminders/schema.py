@@ -92,6 +92,9 @@ class ItemRow(Base):
         ),
         Index("ix_items_agency_kind_status", "agency", "kind", "status"),
         Index("ix_items_status_visible_until", "status", "visible_until"),
+        # The dispatcher looks for approved items whose retry is due.
+        Index("ix_items_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_items_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -114,6 +117,67 @@ class ItemRow(Base):
     rendered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: who approved it: a person's name, or "auto_send"
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    #: delivery attempts so far (each SMTP transaction counts one)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: an approved item is not dispatched before this instant (retry backoff)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the process that marked it `sending` ("host:pid"), and when
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Message-ID of the last message built for it
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the mail server's last reply to a failed attempt
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeliveryRow(Base):
+    """One attempt to hand an item to the mail transport: an append-only log."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # The send rate limit looks at an agency's latest attempt.
+        Index("ix_deliveries_agency_started_at", "agency", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(50))
+    attempt: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(300))
+    #: who asked: a person's name, or "dispatcher"
+    actor: Mapped[str] = mapped_column(String(100))
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: sent, transient, permanent, unknown (None while in flight)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsentEventRow(Base):
+    """Append-only history of consent changes, per normalised address."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_address_id", "address", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(320))
+    #: opt_out, opt_in, confirm, confirmation_sent, ...
+    action: Mapped[str] = mapped_column(String(40))
+    #: agent, contact, system, import
+    source: Mapped[str] = mapped_column(String(20))
+    #: phone, email link, web form, bounce, smtp, csv import, ...
+    method: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+    #: when it happened (staff may give a past date), and when it was written down
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class PlanningPassRow(Base):
@@ -125,3 +189,5 @@ class PlanningPassRow(Base):
     #: the agency-local day the latest pass planned for
     last_planned_on: Mapped[date] = mapped_column(Date)
     last_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: the agency-local day whose summary was last emailed to the agency
+    summary_sent_on: Mapped[date | None] = mapped_column(Date)

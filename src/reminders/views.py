@@ -11,6 +11,7 @@ from typing import Any
 
 from .config import Settings
 from .consent import ConsentReason
+from .dispatch import Delivery, DispatchReport, Result
 from .queue import QueueItem
 from .service import AgencyPlan
 
@@ -278,4 +279,93 @@ def show_text(
         "",
         item.html if html else item.text,
     ]
+    return "\n".join(lines)
+
+
+def delivery_text(delivery: Delivery) -> str:
+    """One line about what happened to one item when sending."""
+    what = f" ({delivery.kind}, booking {delivery.booking_ref})" if delivery.kind else ""
+    result = delivery.result
+    if result is Result.SENT:
+        return f"item {delivery.item_id} sent to {delivery.to}{what} {delivery.message_id}"
+    if result is Result.RETRY:
+        when = (
+            delivery.next_attempt_at.isoformat(timespec="seconds")
+            if delivery.next_attempt_at
+            else "later"
+        )
+        return (
+            f"item {delivery.item_id} not sent{what}: {delivery.detail}: it stays approved and is "
+            f"retried from {when} (or run 'reminders send {delivery.item_id}' again)"
+        )
+    if result is Result.NOT_TRIED:
+        return f"item {delivery.item_id} not tried: the batch stopped before it (it is unchanged)"
+    labels = {
+        Result.HELD: "not sent",
+        Result.FAILED: "failed",
+        Result.UNKNOWN: "unknown",
+        Result.WITHDRAWN: "not sent",
+        Result.REFUSED: "not sent",
+    }
+    return f"item {delivery.item_id} {labels[result]}{what}: {delivery.detail}"
+
+
+def dispatch_summary(report: DispatchReport) -> str:
+    parts = [
+        f"{report.count(Result.SENT)} sent",
+        f"{report.count(Result.HELD)} held for consent",
+        f"{report.count(Result.RETRY)} to retry",
+        f"{report.count(Result.FAILED)} failed",
+        f"{report.count(Result.UNKNOWN)} unknown",
+    ]
+    others = report.count(Result.REFUSED, Result.WITHDRAWN, Result.NOT_TRIED)
+    if others:
+        parts.append(f"{others} not sendable or not tried")
+    return ", ".join(parts)
+
+
+def dispatch_problem(report: DispatchReport, *, held_is_failure: bool) -> str | None:
+    """Return the one line that says what went wrong and what to do, or None."""
+    held = report.count(Result.HELD)
+    if report.stopped:
+        waiting = report.count(Result.RETRY, Result.NOT_TRIED)
+        return (
+            f"{report.stopped}: {waiting} email{'s' if waiting != 1 else ''} not sent, "
+            "nothing lost: they stay approved and the daemon retries them (or send them again)"
+        )
+    failed = report.count(Result.RETRY, Result.FAILED, Result.UNKNOWN, Result.REFUSED)
+    failed += report.count(Result.WITHDRAWN, Result.NOT_TRIED)
+    if held_is_failure:
+        failed += held
+    if not failed:
+        return None
+    total = len(report.deliveries)
+    return (
+        f"{failed} of {total} email{'s' if total != 1 else ''} not sent: see the lines above "
+        "for each one and what to do"
+    )
+
+
+def health_text(rows: list[dict[str, Any]], unknown: int) -> str:
+    lines = [
+        table(
+            ("AGENCY", "STATE", "LAST PLANNED", "LAST RUN", "PLANS AT"),
+            [
+                (
+                    r["agency"],
+                    "ok" if r["ok"] else "LATE",
+                    r["last_planned_on"],
+                    r["last_run_at"].isoformat(timespec="seconds") if r["last_run_at"] else None,
+                    f"{r['plan_at']} {r['timezone']}",
+                )
+                for r in rows
+            ],
+            indent="",
+        )
+    ]
+    if unknown:
+        lines.append(
+            f"{unknown} email{'s' if unknown != 1 else ''} in state unknown wait for a person: "
+            "'reminders queue --status unknown'"
+        )
     return "\n".join(lines)

@@ -25,6 +25,12 @@ ALLOWED = [
     (S.APPROVED, S.DISCARDED, "staff-discard-before-dispatch"),
     (S.PENDING, S.EXPIRED, "window-passed"),
     (S.PENDING, S.WITHDRAWN, "booking-no-longer-qualifies"),
+    (S.APPROVED, S.PENDING, "consent-withdrawn-before-dispatch"),
+    (S.SENDING, S.APPROVED, "transient-failure-retry-later"),
+    (S.FAILED, S.SENDING, "staff-resend-after-failure"),
+    (S.UNKNOWN, S.DISCARDED, "staff-decides-not-to-resend"),
+    (S.APPROVED, S.EXPIRED, "window-passed-before-it-could-go"),
+    (S.APPROVED, S.WITHDRAWN, "booking-cancelled-before-dispatch"),
 ]
 
 
@@ -62,7 +68,10 @@ def test_allowed_transitions_pass(current: Status, target: Status) -> None:
         pytest.param(S.FAILED, S.SENT, id="failed->sent"),
         pytest.param(S.UNKNOWN, S.FAILED, id="unknown->failed-a-person-decides"),
         pytest.param(S.SENDING, S.DISCARDED, id="sending->discarded-too-late"),
-        pytest.param(S.APPROVED, S.EXPIRED, id="approved->expired-staff-said-send"),
+        pytest.param(S.SENDING, S.EXPIRED, id="sending->expired-in-flight"),
+        pytest.param(S.SENDING, S.PENDING, id="sending->pending-in-flight"),
+        pytest.param(S.FAILED, S.APPROVED, id="failed->approved-only-a-person-resends"),
+        pytest.param(S.UNKNOWN, S.APPROVED, id="unknown->approved-never-re-sent-automatically"),
         pytest.param(S.PENDING, S.MISSED, id="pending->missed-missed-is-only-created"),
     ],
 )

@@ -14,8 +14,8 @@ from sqlalchemy.exc import OperationalError
 
 from ..clock import Clock
 from ..database import check_schema, unreachable
+from ._delivery import DeliveryStore
 from ._planning import PlanningStore
-from ._queue import QueueStore
 from ._records import RecordStore
 from ._rows import Candidate, NewItem, UpsertCounts, major_units, minor_units
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-class Store(RecordStore, PlanningStore, QueueStore):
+class Store(RecordStore, PlanningStore, DeliveryStore):
     """Every query and state change, within one transaction."""
 
 

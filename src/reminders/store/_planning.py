@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import (
     ColumnElement,
@@ -22,7 +22,16 @@ from ..planning import DateRange, WithdrawReason
 from ..queue import Rendered, Status, sources_of
 from ..schema import BookingRow, ContactRow, ItemRow, PlanningPassRow
 from ._base import StoreBase
-from ._rows import ITEMS, Candidate, NewItem, booking_from, contact_from, eligible, rowcount
+from ._rows import (
+    ITEMS,
+    Candidate,
+    NewItem,
+    aware,
+    booking_from,
+    contact_from,
+    eligible,
+    rowcount,
+)
 
 
 class PlanningStore(StoreBase):
@@ -31,6 +40,29 @@ class PlanningStore(StoreBase):
     def last_planned_on(self, agency: str) -> date | None:
         query = select(PlanningPassRow.last_planned_on).where(PlanningPassRow.agency == agency)
         return self._db.scalar(query)
+
+    def last_passes(self) -> dict[str, tuple[date, datetime]]:
+        """Return each agency's last planned local day and when that pass ran."""
+        query = select(
+            PlanningPassRow.agency, PlanningPassRow.last_planned_on, PlanningPassRow.last_run_at
+        )
+        return {agency: (day, aware(at)) for agency, day, at in self._db.execute(query)}
+
+    def claim_summary(self, agency: str, today: date) -> bool:
+        """Note that `agency`'s summary of `today` goes out; False if it already did."""
+        result = self._db.execute(
+            update(PlanningPassRow)
+            .execution_options(synchronize_session=False)
+            .where(
+                PlanningPassRow.agency == agency,
+                or_(
+                    PlanningPassRow.summary_sent_on.is_(None),
+                    PlanningPassRow.summary_sent_on < today,
+                ),
+            )
+            .values(summary_sent_on=today)
+        )
+        return rowcount(result) == 1
 
     def record_pass(self, agency: str, today: date) -> None:
         """Remember that `agency` was planned for `today` (a later day is never undone)."""

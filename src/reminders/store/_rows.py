@@ -112,6 +112,12 @@ def item_from(row: Row[Any]) -> QueueItem:
         reason=item.reason,
         created_at=aware(item.created_at),
         updated_at=aware(item.updated_at),
+        approved_by=item.approved_by,
+        attempts=item.attempts,
+        next_attempt_at=aware_or_none(item.next_attempt_at),
+        message_id=item.message_id,
+        sent_at=aware_or_none(item.sent_at),
+        last_error=item.last_error,
         email_confirmed=row.email_confirmed,
         email_opt_out=row.email_opt_out,
     )
@@ -152,6 +158,10 @@ def rowcount(result: Result[Any]) -> int:
 def aware(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything is stored in UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def aware_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else aware(value)
 
 
 def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,0 +1,105 @@
+"""Setting up: the database schema, the configuration check, CSV imports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import service, views
+from ..database import create_engine, describe, upgrade
+from ..errors import ConfigError, UsageError
+from ..imports import Entity, import_file
+from .app import App, cli, fails_cleanly, json_option, pass_app
+
+_PROGRESS_MIN_ROWS = 2000
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@pass_app
+@fails_cleanly
+def db_upgrade(app: App) -> None:
+    """Create or migrate the schema to the current version."""
+    engine = create_engine(app.settings.database_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    where = describe(app.settings.database_url)
+    if before == after:
+        click.echo(f"database {where} is up to date (revision {after})")
+    else:
+        click.echo(f"database {where} upgraded from {before or 'empty'} to revision {after}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@json_option
+@pass_app
+@fails_cleanly
+def config_check(app: App, as_json: bool) -> None:
+    """Validate the TOML file and the templates; print the agencies and their delays."""
+    settings = app.settings
+    problems = service.check_templates(settings)
+    if as_json:
+        click.echo(views.to_json(views.agencies_objects(settings)))
+    else:
+        click.echo(views.agencies_text(settings) or "no agency configured")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    if not settings.agency:
+        raise UsageError("no agency configured: add an [[agency]] table (see config.example.toml)")
+
+
+@cli.command("import")
+@click.argument("entity", type=click.Choice([e.value for e in Entity]))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows, list the others.")
+@pass_app
+@fails_cleanly
+def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> None:
+    """Upsert contacts or bookings from a CSV file, by ref; nothing unless every row is valid."""
+    codes = [a.code for a in app.settings.agency]
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if total < _PROGRESS_MIN_ROWS:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"importing {entity}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        report = import_file(
+            app.database,
+            Entity(entity),
+            file,
+            codes,
+            skip_invalid=skip_invalid,
+            on_progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    for problem in report.skipped:
+        click.echo(
+            f"reminders: skipped {file.name} line {problem.line}: {problem.message}", err=True
+        )
+    click.echo(
+        f"{entity}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged"
+        + (f", {len(report.skipped)} invalid rows skipped" if report.skipped else "")
+    )

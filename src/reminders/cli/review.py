@@ -1,0 +1,161 @@
+"""What staff do each morning: plan, list, read, edit and discard emails."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from .. import editing, service, views
+from ..config import Settings
+from ..errors import ReminderError, TransitionError, UsageError
+from ..queue import Status
+from .app import App, cli, fails_cleanly, json_option, parse_day, pass_app
+
+
+@cli.command()
+@click.option(
+    "--date",
+    "day",
+    callback=parse_day,
+    metavar="YYYY-MM-DD",
+    help="Plan as if it were this local day (default: today in each agency's zone).",
+)
+@click.option("--agency", metavar="CODE", help="Only this agency.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@json_option
+@pass_app
+@fails_cleanly
+def plan(app: App, day: date | None, agency: str | None, dry_run: bool, as_json: bool) -> None:
+    """Run one planning pass: queue, withdraw, expire, and report missed windows."""
+    agencies = app.settings.agencies(agency)
+    reports = [
+        service.plan_agency(app.database, app.settings, a, today=day, dry_run=dry_run)
+        for a in agencies
+    ]
+    if as_json:
+        click.echo(views.to_json([views.plan_object(r, dry_run) for r in reports]))
+    else:
+        for report in reports:
+            click.echo(views.plan_text(report, dry_run))
+    errors = [e for r in reports for e in r.errors]
+    if errors:
+        raise ReminderError("\n".join(dict.fromkeys(errors)))
+
+
+STATUS_CHOICES = [s.value for s in Status] + ["all"]
+
+
+@cli.command()
+@click.option("--agency", metavar="CODE", help="Only this agency.")
+@click.option("--kind", metavar="KIND", help="Only this kind (tab).")
+@click.option(
+    "--status",
+    type=click.Choice(STATUS_CHOICES),
+    default="pending",
+    show_default=True,
+    help="Which items; 'all' lists every status.",
+)
+@json_option
+@pass_app
+@fails_cleanly
+def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: bool) -> None:
+    """List the queue, grouped by agency and tab, with each contact's consent."""
+    settings = app.settings
+    if agency:
+        settings.agency_by_code(agency)
+    if kind:
+        _check_kind(settings, agency, kind)
+    statuses = None if status == "all" else [Status(status)]
+    with app.database.transaction() as store:
+        items = store.items(agency=agency, kind=kind, statuses=statuses)
+    objects = [
+        views.item_object(i, service.consent_of(i), views.tab_label(settings, i.agency, i.kind))
+        for i in items
+    ]
+    if as_json:
+        click.echo(views.to_json(objects))
+        return
+    click.echo(views.queue_text(objects, settings, status))
+
+
+def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
+    known = {k for a in settings.agencies(agency) for k in a.definitions()}
+    if kind not in known:
+        raise UsageError(f"unknown kind {kind!r}: known kinds are {', '.join(sorted(known))}")
+
+
+@cli.command()
+@json_option
+@pass_app
+@fails_cleanly
+def today(app: App, as_json: bool) -> None:
+    """Summarise the day: how many emails wait in each agency's tabs."""
+    summary = service.today_summary(app.database, app.settings)
+    if as_json:
+        click.echo(views.to_json(summary))
+    else:
+        click.echo(views.today_text(summary, app.settings))
+
+
+@cli.command()
+@click.argument("item_id", type=int, metavar="ID")
+@click.option("--html", is_flag=True, help="Print the HTML part instead of the text part.")
+@json_option
+@pass_app
+@fails_cleanly
+def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
+    """Show one email as rendered, headers included."""
+    with app.database.transaction() as store:
+        item = store.item(item_id)
+    settings = app.settings
+    consent = service.consent_of(item)
+    sender, reply_to = "-", None
+    try:
+        agency = settings.agency_by_code(item.agency)
+        sender, reply_to = agency.sender, agency.reply_to
+    except UsageError:
+        pass
+    tab = views.tab_label(settings, item.agency, item.kind)
+    if as_json:
+        obj = views.item_object(item, consent, tab)
+        obj.update({"from": sender, "reply_to": reply_to, "text": item.text, "html": item.html})
+        click.echo(views.to_json(obj))
+        return
+    click.echo(views.show_text(item, consent, tab, sender, reply_to, html=html), nl=False)
+
+
+@cli.command()
+@click.argument("item_id", type=int, metavar="ID")
+@pass_app
+@fails_cleanly
+def edit(app: App, item_id: int) -> None:
+    """Open an email's subject and body in $EDITOR and save it as edited."""
+    with app.database.transaction() as store:
+        item = store.item(item_id)
+    if item.status is not Status.PENDING:
+        raise TransitionError(
+            f"item {item_id} is {item.status}: only pending items can be edited "
+            "(see 'reminders queue')"
+        )
+    original = editing.edit_document(item)
+    try:
+        edited = click.edit(original, extension=".txt", require_save=True)
+    except click.UsageError as error:
+        raise UsageError(f"cannot start the editor: {error.message}: set $EDITOR") from None
+    if edited is None or edited == original:
+        click.echo(f"item {item_id} unchanged")
+        return
+    saved = service.save_edit(app.database, item_id, editing.parse_edit(edited, item))
+    click.echo(f"item {saved.id} saved as edited: {saved.subject}")
+
+
+@cli.command()
+@click.argument("item_ids", type=int, nargs=-1, required=True, metavar="ID...")
+@pass_app
+@fails_cleanly
+def discard(app: App, item_ids: tuple[int, ...]) -> None:
+    """Discard items: they leave the list and are never sent."""
+    items = service.discard(app.database, list(item_ids))
+    for item in items:
+        click.echo(f"item {item.id} discarded ({item.kind}, booking {item.booking_ref})")

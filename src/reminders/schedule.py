@@ -1,0 +1,57 @@
+"""When each agency's daily planning pass is due: pure date logic, no clock, no I/O.
+
+An agency plans once a day at its local `plan_at`. The daemon uses this to decide
+on a catch-up pass at start-up, and `reminders health` to tell whether the last
+pass is recent enough.
+
+DST: `plan_at` is a local wall-clock time. On the day clocks jump forward past it
+(02:30 in Europe/Paris on the last Sunday of March) the pass runs an hour late by
+the wall clock; on the day clocks fall back through it, it may run twice. Both are
+harmless: a pass is idempotent and always plans the agency's current local day.
+The rules below compare local calendar days, so neither case confuses them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def latest_plan_day(now: datetime, zone: ZoneInfo, plan_at: time) -> date:
+    """Return the local day of the most recent scheduled pass at or before `now`.
+
+    That is today once the local time has reached `plan_at`, else yesterday.
+    """
+    if now.tzinfo is None:
+        raise ValueError("latest_plan_day needs a timezone-aware instant")
+    local = now.astimezone(zone)
+    today = local.date()
+    return today if local.time().replace(tzinfo=None) >= plan_at else today - timedelta(days=1)
+
+
+def catch_up_due(
+    last_planned_on: date | None, now: datetime, zone: ZoneInfo, plan_at: time
+) -> bool:
+    """Tell whether a pass is owed at start-up: the last scheduled one did not happen.
+
+    An agency never planned is owed one. A pass recorded for the latest
+    scheduled day (or later: `plan --date` may plan ahead) settles it.
+    """
+    if last_planned_on is None:
+        return True
+    return last_planned_on < latest_plan_day(now, zone, plan_at)
+
+
+def plan_is_late(
+    last_planned_on: date | None,
+    now: datetime,
+    zone: ZoneInfo,
+    plan_at: time,
+    grace: timedelta,
+) -> bool:
+    """Tell whether the agency's planning is overdue, allowing `grace` after `plan_at`.
+
+    Within `grace` after today's `plan_at`, yesterday's pass still counts: the
+    pass may be running, or waiting for the database.
+    """
+    return catch_up_due(last_planned_on, now - grace, zone, plan_at)
