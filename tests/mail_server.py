@@ -45,11 +45,11 @@ class Received:
         return parsed
 
     def part(self, subtype: str) -> str:
-        """Return the decoded text of the text/<subtype> part."""
+        """Return the decoded text of the text/<subtype> part, with plain line ends."""
         for part in self.message.walk():
             if part.get_content_type() == f"text/{subtype}":
                 content: str = part.get_content()
-                return content
+                return content.replace("\r\n", "\n")
         raise AssertionError(f"no text/{subtype} part in {self.message['Message-ID']}")
 
 
@@ -57,7 +57,7 @@ class _Handler:
     def __init__(self, server: MailServer) -> None:
         self.server = server
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
     ) -> str:
         replies = self.server.rcpt_replies.get(address.lower())
@@ -66,7 +66,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
         server = self.server
         server.data_started.set()
         if server.stall_s:

@@ -315,12 +315,33 @@ class Dispatcher:
         try:
             for item_id in dict.fromkeys(item_ids):
                 if report.stopped is not None:
-                    self._record(report, Delivery(item_id=item_id, result=Result.NOT_TRIED))
+                    self._record(report, self._approve_only(item_id, sources))
                     continue
                 self._deliver(item_id, sources, report, paced=True)
         finally:
             self._mailer.close()
         return report
+
+    def _approve_only(self, item_id: int, sources: tuple[Status, ...]) -> Delivery:
+        """After the batch stopped: approve what a person asked for, for the daemon to send."""
+        with self._database.transaction() as store:
+            try:
+                item = store.item(item_id)
+            except ReminderError as error:
+                return Delivery(item_id=item_id, result=Result.REFUSED, detail=str(error))
+            if item.status not in sources:
+                return _about(item, _refusal_result(item), _refusal(item, sources))
+            if consent_of(item) is not ConsentReason.OK:
+                return _about(item, Result.NOT_TRIED, "not tried: the batch stopped before it")
+            if item.status is Status.PENDING:
+                item = store.approve(item_id, self._actor)
+        detail = (
+            "not tried: the batch stopped before it; it is approved and goes out when the "
+            "server answers"
+            if item.status is Status.APPROVED
+            else "not tried: the batch stopped before it"
+        )
+        return _about(item, Result.NOT_TRIED, detail)
 
     def _record(self, report: DispatchReport, delivery: Delivery) -> None:
         report.deliveries.append(delivery)
@@ -458,8 +479,13 @@ class Dispatcher:
                     smtp_code=error.code,
                     next_attempt_at=retry_at,
                 )
+                zone = self._settings.agency_by_code(item.agency).zone
                 return _about(
-                    item, Result.RETRY, detail, to=envelope.recipient, next_attempt_at=retry_at
+                    item,
+                    Result.RETRY,
+                    detail,
+                    to=envelope.recipient,
+                    next_attempt_at=retry_at.astimezone(zone),
                 )
             if isinstance(error, TransientFailure):
                 detail = f"retries used up after {item.attempts} attempts: {detail}"

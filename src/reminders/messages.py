@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 from .consent import normalise_address
 
-
 #: Headers that hold URLs: folded only between their entries, never encoded.
 _URL_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 
@@ -37,12 +36,12 @@ class _Policy(EmailPolicy):
         if name.lower() in _URL_HEADERS:
             entries = [entry.strip() for entry in str(value).split(",")]
             return f"{name}: " + f",{self.linesep} ".join(entries) + self.linesep
-        return super().fold(name, value)
+        return str(super().fold(name, value))
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in _URL_HEADERS:
             return self.fold(name, value).encode("ascii")
-        return super().fold_binary(name, value)
+        return bytes(super().fold_binary(name, value))
 
 
 _SMTP = _Policy() + SMTP

@@ -50,6 +50,12 @@ def item_object(item: QueueItem, consent: ConsentReason, tab: str) -> dict[str, 
         "edited": item.edited,
         "reason": item.reason,
         "locale": item.locale,
+        "approved_by": item.approved_by,
+        "attempts": item.attempts,
+        "next_attempt_at": item.next_attempt_at,
+        "sent_at": item.sent_at,
+        "message_id": item.message_id,
+        "last_error": item.last_error,
     }
 
 
@@ -275,6 +281,7 @@ def show_text(
         *([f"Reply-To: {reply_to}"] if reply_to else []),
         f"To: {item.contact_name} <{item.to or 'no address'}>",
         f"Subject: {item.subject}",
+        *([f"Message-ID: {item.message_id}"] if item.message_id else []),
         f"Content-Language: {item.locale}",
         "",
         item.html if html else item.text,
@@ -299,7 +306,7 @@ def delivery_text(delivery: Delivery) -> str:
             f"retried from {when} (or run 'reminders send {delivery.item_id}' again)"
         )
     if result is Result.NOT_TRIED:
-        return f"item {delivery.item_id} not tried: the batch stopped before it (it is unchanged)"
+        return f"item {delivery.item_id}{what}: {delivery.detail}"
     labels = {
         Result.HELD: "not sent",
         Result.FAILED: "failed",
@@ -369,3 +376,21 @@ def health_text(rows: list[dict[str, Any]], unknown: int) -> str:
             "'reminders queue --status unknown'"
         )
     return "\n".join(lines)
+
+
+def deliveries_text(deliveries: list[dict[str, Any]]) -> str:
+    """The delivery attempts of one item, oldest first."""
+    rows = [
+        (
+            d["attempt"],
+            d["started_at"].isoformat(timespec="seconds"),
+            d["outcome"] or "in flight",
+            d["actor"],
+            d["message_id"],
+            d["detail"] or "",
+        )
+        for d in deliveries
+    ]
+    return "Delivery attempts:\n" + table(
+        ("#", "STARTED", "OUTCOME", "BY", "MESSAGE-ID", "DETAIL"), rows
+    )

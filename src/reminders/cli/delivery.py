@@ -80,7 +80,6 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
             f"Send {ready} email{'s' if ready != 1 else ''} of {tab} ({kind}) for {agency}"
             f"{without}?",
             abort=True,
-            err=True,
         )
     with ExitStack() as stack:
         on_result = _print

@@ -108,6 +108,7 @@ def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
     """Show one email as rendered, headers included."""
     with app.database.transaction() as store:
         item = store.item(item_id)
+        deliveries = store.deliveries(item_id)
     settings = app.settings
     consent = service.consent_of(item)
     sender, reply_to = "-", None
@@ -119,10 +120,20 @@ def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
     tab = views.tab_label(settings, item.agency, item.kind)
     if as_json:
         obj = views.item_object(item, consent, tab)
-        obj.update({"from": sender, "reply_to": reply_to, "text": item.text, "html": item.html})
+        obj.update(
+            {
+                "from": sender,
+                "reply_to": reply_to,
+                "text": item.text,
+                "html": item.html,
+                "deliveries": deliveries,
+            }
+        )
         click.echo(views.to_json(obj))
         return
     click.echo(views.show_text(item, consent, tab, sender, reply_to, html=html), nl=False)
+    if deliveries:
+        click.echo("\n" + views.deliveries_text(deliveries))
 
 
 @cli.command()
