@@ -8,6 +8,7 @@ import click
 
 from .. import editing, service, views
 from ..config import Settings
+from ..dispatch import Dispatcher, mailer_for
 from ..errors import ReminderError, TransitionError, UsageError
 from ..queue import Status
 from .app import App, cli, fails_cleanly, json_option, parse_day, pass_app
@@ -86,16 +87,34 @@ def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
 
 
 @cli.command()
+@click.option(
+    "--email",
+    is_flag=True,
+    help="Also email each agency's summary to its summary_to address.",
+)
 @json_option
 @pass_app
 @fails_cleanly
-def today(app: App, as_json: bool) -> None:
+def today(app: App, email: bool, as_json: bool) -> None:
     """Summarise the day: how many emails wait in each agency's tabs."""
     summary = service.today_summary(app.database, app.settings)
     if as_json:
         click.echo(views.to_json(summary))
     else:
         click.echo(views.today_text(summary, app.settings))
+    if email:
+        agencies = [a for a in app.settings.agency if a.summary_to]
+        if not agencies:
+            raise UsageError(
+                'no agency has a summary_to address: add summary_to = "name@example.com" '
+                "to an [[agency]] table"
+            )
+        for agency in agencies:
+            dispatcher = Dispatcher(
+                app.database, app.settings, mailer_for(app.settings), actor=app.actor
+            )
+            sent_to = dispatcher.send_summary(agency, again=True)
+            click.echo(f"summary of {agency.code} emailed to {sent_to}", err=as_json)
 
 
 @cli.command()
