@@ -429,7 +429,7 @@ class Dispatcher:
                 return _about(
                     item,
                     Result.HELD,
-                    f"no consent ({consent}): not sent, it stays pending",
+                    f"no consent ({consent}): it stays pending",
                 )
             try:
                 envelope = self._envelope(item, agency, attempt=item.attempts + 1)

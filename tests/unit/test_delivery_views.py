@@ -91,9 +91,7 @@ def test_a_delivery_not_tried_says_why() -> None:
 
 @pytest.mark.parametrize("result", list(Result), ids=str)
 def test_every_result_is_one_line_about_its_item(result: Result) -> None:
-    line = delivery_text(
-        delivery(result, detail="why", message_id="<m@example.com>", item_id=4321)
-    )
+    line = delivery_text(delivery(result, detail="why", message_id="<m@example.com>", item_id=4321))
 
     assert "\n" not in line
     assert line.startswith("item 4321 ")

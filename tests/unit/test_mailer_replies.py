@@ -117,4 +117,3 @@ def test_the_failure_kinds_are_distinct() -> None:
     assert not issubclass(PermanentFailure, TransientFailure)
     assert not issubclass(UncertainDelivery, TransientFailure)
     assert not issubclass(UncertainDelivery, PermanentFailure)
-    assert not hasattr(PermanentFailure("refused"), "stops_batch")

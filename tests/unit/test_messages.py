@@ -142,7 +142,7 @@ def test_an_invalid_address_is_refused_quoting_it(address: str) -> None:
 
 
 def test_a_configured_mailbox_without_an_address_is_refused() -> None:
-    with pytest.raises(InvalidAddress, match="'Agence'"):
+    with pytest.raises(InvalidAddress, match="is not a valid email address"):
         parse_mailbox("Agence du Lac")
 
 
@@ -281,9 +281,7 @@ def test_a_long_unsubscribe_url_is_written_verbatim_never_encoded() -> None:
 def test_the_one_click_post_header_needs_a_url() -> None:
     message = parsed(envelope(unsubscribe_url=None))
 
-    assert message["List-Unsubscribe"] == (
-        f"<mailto:{UNSUBSCRIBE_MAILTO}?subject=unsubscribe>"
-    )
+    assert message["List-Unsubscribe"] == (f"<mailto:{UNSUBSCRIBE_MAILTO}?subject=unsubscribe>")
     assert "List-Unsubscribe-Post" not in message
 
 

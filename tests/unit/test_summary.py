@@ -50,9 +50,7 @@ def test_the_subject_names_the_agency_and_the_iso_day(language: str, subject: st
                             "- Option: 1 to send (1 ready, 0 without consent)"], id="en"),
     ],
 )  # fmt: skip
-def test_the_text_lists_only_tabs_with_something_pending(
-    language: str, listed: list[str]
-) -> None:
+def test_the_text_lists_only_tabs_with_something_pending(language: str, listed: list[str]) -> None:
     text = summary(language).text
 
     assert [line for line in text.splitlines() if line.startswith("- ")] == listed

@@ -171,9 +171,7 @@ def test_the_age_is_counted_from_signing_not_from_the_clock_alone(clock: Movable
     assert signer.address(Purpose.UNSUBSCRIBE, token, VALID_FOR) == ADDRESS
 
 
-def test_a_shorter_max_age_expires_the_same_token(
-    signer: LinkSigner, clock: MovableClock
-) -> None:
+def test_a_shorter_max_age_expires_the_same_token(signer: LinkSigner, clock: MovableClock) -> None:
     token = signer.sign(Purpose.UNSUBSCRIBE, ADDRESS)
     clock.instant = SIGNED_AT + timedelta(days=2)
 
