@@ -40,7 +40,12 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        # Headers of an SMTPUTF8 message are UTF-8: read them as text, not as ASCII.
+        parsed = (
+            email.message_from_bytes(self.data, policy=email.policy.default)
+            if self.data.isascii()
+            else email.message_from_string(self.data.decode("utf-8"), policy=email.policy.default)
+        )
         assert isinstance(parsed, EmailMessage)
         return parsed
 
@@ -86,10 +91,32 @@ class _Handler:
         return "250 2.0.0 OK: queued"
 
 
+class _Controller(Controller):
+    """aiosmtpd's controller, which also closes open connections when it stops."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions: list[Any] = []
+
+    def factory(self) -> Any:
+        smtp = super().factory()
+        self.sessions.append(smtp)
+        return smtp
+
+    def stop(self, *args: Any, **kwargs: Any) -> None:
+        for smtp in self.sessions:
+            transport = getattr(smtp, "transport", None)
+            if transport is not None:
+                self.loop.call_soon_threadsafe(transport.close)
+        super().stop(*args, **kwargs)
+
+
 class MailServer:
     """Start with `start()`; `stop()` makes it unreachable (connection refused)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, **options: Any) -> None:
+        """`options` go to aiosmtpd's Controller: TLS contexts, authentication, ..."""
+        self.options: dict[str, Any] = {"enable_SMTPUTF8": True, **options}
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.received: list[Received] = []
@@ -101,11 +128,11 @@ class MailServer:
         #: seconds to wait before answering the end of DATA
         self.stall_s = 0.0
         self.data_started = threading.Event()
-        self._controller: Controller | None = None
+        self._controller: _Controller | None = None
 
     def start(self) -> MailServer:
-        self._controller = Controller(
-            _Handler(self), hostname=self.host, port=self.port, enable_SMTPUTF8=True
+        self._controller = _Controller(
+            _Handler(self), hostname=self.host, port=self.port, **self.options
         )
         self._controller.start()
         return self

@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from datetime import time
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,6 +71,8 @@ class SmtpSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None
     timeout_s: float = Field(default=30.0, gt=0)
+    #: PEM file of the certificate authority to trust for the server (None: the system's)
+    ca_file: str | None = None
 
 
 class WebSettings(_Section):
@@ -187,6 +189,8 @@ class AgencySettings(_Section):
     def _mailbox(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if len(getaddresses([value])) != 1:
+            raise ValueError(f"{value!r} holds several addresses: give exactly one")
         _, address = parseaddr(value)
         try:
             validate_email(address, check_deliverability=False)

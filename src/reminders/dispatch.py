@@ -116,6 +116,7 @@ def mailer_for(settings: Settings) -> Mailer:
         username=smtp.username,
         password=smtp.password.get_secret_value() if smtp.password else None,
         timeout_s=smtp.timeout_s,
+        ca_file=settings.path(smtp.ca_file) if smtp.ca_file else None,
     )
 
 
@@ -152,14 +153,14 @@ def claimant_is_gone(claimant: str | None, host: str) -> bool:
     if not claimant:
         return True
     claimant_host, _, pid = claimant.rpartition(":")
-    if claimant_host != host or not pid.isdigit():
+    if claimant_host != host or not (pid.isascii() and pid.isdigit()):
         return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
-        return False  # alive, someone else's
+    except (PermissionError, OverflowError):
+        return False  # alive and someone else's, or no pid at all: cannot tell
     return False
 
 

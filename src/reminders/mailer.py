@@ -25,7 +25,8 @@ from typing import Protocol
 from .errors import ReminderError
 from .messages import Envelope
 
-_ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+#: RFC 3463 enhanced status code, after the reply's own 3-digit code if it is there
+_ENHANCED = re.compile(rb"^\s*(?:[245]\d\d[ -])?\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
 class DeliveryError(ReminderError):
@@ -136,6 +137,7 @@ class SmtpMailer:
         username: str | None = None,
         password: str | None = None,
         timeout_s: float = 30.0,
+        ca_file: Path | None = None,
         local_hostname: str | None = None,
     ) -> None:
         self.host = host
@@ -144,6 +146,7 @@ class SmtpMailer:
         self.username = username
         self.password = password
         self.timeout_s = timeout_s
+        self.ca_file = ca_file
         self.local_hostname = local_hostname
         self._connection: _Connection | None = None
 
@@ -190,18 +193,23 @@ class SmtpMailer:
                     self.port,
                     local_hostname=self.local_hostname,
                     timeout=self.timeout_s,
-                    context=ssl.create_default_context(),
+                    context=self._tls_context(),
                 )
             else:
                 connection = _Connection(
                     self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout_s
                 )
-            connection.ehlo()
-            if self.security == "starttls":
-                connection.starttls(context=ssl.create_default_context())
+            try:
                 connection.ehlo()
-            if self.username:
-                connection.login(self.username, self.password or "")
+                if self.security == "starttls":
+                    connection.starttls(context=self._tls_context())
+                    connection.ehlo()
+                if self.username:
+                    connection.login(self.username, self.password or "")
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    connection.close()
+                raise
         except smtplib.SMTPAuthenticationError as error:
             raise TransientFailure(
                 f"the mail server {self.where} refused the login of {self.username!r} "
@@ -239,6 +247,16 @@ class SmtpMailer:
             ) from None
         self._connection = connection
         return connection
+
+    def _tls_context(self) -> ssl.SSLContext:
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise TransientFailure(
+                f"cannot read smtp.ca_file '{self.ca_file}' ({error}): give the path of a PEM "
+                "certificate file, or remove the key to trust the system's authorities",
+                stops_batch=True,
+            ) from None
 
     def _transaction(self, connection: _Connection, envelope: Envelope) -> None:
         """MAIL, RCPT, DATA for one message; failures say whose fault they are."""

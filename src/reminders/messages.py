@@ -40,7 +40,7 @@ class _Policy(EmailPolicy):
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in _URL_HEADERS:
-            return self.fold(name, value).encode("ascii")
+            return self.fold(name, value).encode("utf-8" if self.utf8 else "ascii")
         return bytes(super().fold_binary(name, value))
 
 
@@ -103,10 +103,8 @@ class Envelope:
     recipient: str
     message: EmailMessage
     message_id: str
-
-    @property
-    def needs_smtputf8(self) -> bool:
-        return not (self.sender.isascii() and self.recipient.isascii())
+    #: some address in it is not ASCII: it goes only to a server offering SMTPUTF8
+    needs_smtputf8: bool = False
 
     def as_bytes(self) -> bytes:
         """Return the message as it goes on the wire (CRLF line ends)."""
@@ -123,7 +121,11 @@ def build(draft: Draft, *, now: datetime, message_id: str) -> Envelope:
     """Return the MIME message of `draft`, dated `now` (timezone-aware)."""
     if now.tzinfo is None:
         raise ValueError("build needs a timezone-aware instant")
-    utf8 = draft.recipient.needs_smtputf8 or draft.sender.needs_smtputf8
+    mailboxes = [draft.sender, draft.recipient, *([draft.reply_to] if draft.reply_to else [])]
+    utf8 = any(m.needs_smtputf8 for m in mailboxes)
+    mailto = draft.unsubscribe_mailto
+    if mailto and not mailto.isascii() and not utf8:
+        mailto = None  # a non-ASCII mailto alone would make every message need SMTPUTF8
     message = EmailMessage(policy=_SMTPUTF8 if utf8 else _SMTP)
     message["From"] = draft.sender.header()
     message["To"] = draft.recipient.header()
@@ -132,12 +134,11 @@ def build(draft: Draft, *, now: datetime, message_id: str) -> Envelope:
     message["Subject"] = draft.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
-    message["Content-Language"] = draft.language
     unsubscribe = []
     if draft.unsubscribe_url:
         unsubscribe.append(f"<{draft.unsubscribe_url}>")
-    if draft.unsubscribe_mailto:
-        unsubscribe.append(f"<mailto:{draft.unsubscribe_mailto}?subject={quote('unsubscribe')}>")
+    if mailto:
+        unsubscribe.append(f"<mailto:{mailto}?subject={quote('unsubscribe')}>")
     if unsubscribe:
         message["List-Unsubscribe"] = ", ".join(unsubscribe)
     if draft.unsubscribe_url:
@@ -145,11 +146,14 @@ def build(draft: Draft, *, now: datetime, message_id: str) -> Envelope:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(_crlf_free(draft.text), subtype="plain", cte="quoted-printable")
     message.add_alternative(_crlf_free(draft.html), subtype="html", cte="quoted-printable")
+    # After the body: setting the content drops every Content-* header set before.
+    message["Content-Language"] = draft.language
     return Envelope(
         sender=draft.sender.address,
         recipient=draft.recipient.address,
         message=message,
         message_id=message_id,
+        needs_smtputf8=utf8,
     )
 
 

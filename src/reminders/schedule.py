@@ -4,11 +4,13 @@ An agency plans once a day at its local `plan_at`. The daemon uses this to decid
 on a catch-up pass at start-up, and `reminders health` to tell whether the last
 pass is recent enough.
 
-DST: `plan_at` is a local wall-clock time. On the day clocks jump forward past it
-(02:30 in Europe/Paris on the last Sunday of March) the pass runs an hour late by
-the wall clock; on the day clocks fall back through it, it may run twice. Both are
-harmless: a pass is idempotent and always plans the agency's current local day.
-The rules below compare local calendar days, so neither case confuses them.
+DST: a day's pass is due at the instant `plan_at` first happens that local day,
+which is when the scheduler (APScheduler's cron trigger) fires it. On the day
+clocks jump forward past `plan_at` (02:30 in Europe/Paris on the last Sunday of
+March) that wall time does not exist: it is read with the offset before the jump,
+so the pass is due at 03:30 local, an hour late by the wall clock. On the day clocks
+fall back through it, the first 02:30 counts (the scheduler may fire at the second
+one too: a pass is idempotent, so running twice is harmless).
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ def latest_plan_day(now: datetime, zone: ZoneInfo, plan_at: time) -> date:
     """
     if now.tzinfo is None:
         raise ValueError("latest_plan_day needs a timezone-aware instant")
-    local = now.astimezone(zone)
-    today = local.date()
-    return today if local.time().replace(tzinfo=None) >= plan_at else today - timedelta(days=1)
+    today = now.astimezone(zone).date()
+    return today if now >= plan_instant(today, zone, plan_at) else today - timedelta(days=1)
+
+
+def plan_instant(day: date, zone: ZoneInfo, plan_at: time) -> datetime:
+    """Return the instant the pass of local `day` is due (see the module's DST rules)."""
+    # fold=0: the first of two ambiguous times; a time in a gap gets the offset
+    # before the jump (the standard library's rule), so it lands just after the gap.
+    return datetime.combine(day, plan_at, tzinfo=zone).replace(fold=0)
 
 
 def catch_up_due(

@@ -19,7 +19,7 @@ _WORDS = {
     "fr": {
         "subject": "Infos du jour – {name} – {day}",
         "intro": "Bonjour,\n\nVoici les emails qui attendent dans vos onglets ce {day} :",
-        "row": "{tab} : {pending} à envoyer ({ready} prêts, {blocked} sans consentement)",
+        "row": "{tab} : {pending} à envoyer ({ready} prêt{s}, {blocked} sans consentement)",
         "none": "Aucun email n'attend aujourd'hui.",
         "total": "Total : {pending} à envoyer.",
         "how": "Pour les voir : reminders queue --agency {code}",
@@ -44,7 +44,11 @@ def summary_email(
     when = format_date(day, format="full", locale=lang)
     lines = [
         words["row"].format(
-            tab=row["tab"], pending=row["pending"], ready=row["ready"], blocked=row["blocked"]
+            tab=row["tab"],
+            pending=row["pending"],
+            ready=row["ready"],
+            blocked=row["blocked"],
+            s="s" if row["ready"] > 1 else "",
         )
         for row in rows
         if row["pending"]

@@ -336,10 +336,19 @@ def dispatch_problem(report: DispatchReport, *, held_is_failure: bool) -> str | 
     held = report.count(Result.HELD)
     if report.stopped:
         waiting = report.count(Result.RETRY, Result.NOT_TRIED)
-        return (
-            f"{report.stopped}: {waiting} email{'s' if waiting != 1 else ''} not sent, "
-            "nothing lost: they stay approved and the daemon retries them (or send them again)"
-        )
+        given_up = report.count(Result.FAILED)
+        parts = []
+        if waiting or not given_up:
+            parts.append(
+                f"{waiting} email{'s' if waiting != 1 else ''} not sent, nothing lost: they "
+                "stay approved and the daemon retries them (or send them again)"
+            )
+        if given_up:
+            parts.append(
+                f"{given_up} email{'s' if given_up != 1 else ''} failed for good after "
+                "its last retry (see the lines above)"
+            )
+        return f"{report.stopped}: " + "; ".join(parts)
     failed = report.count(Result.RETRY, Result.FAILED, Result.UNKNOWN, Result.REFUSED)
     failed += report.count(Result.WITHDRAWN, Result.NOT_TRIED)
     if held_is_failure:

@@ -290,4 +290,4 @@ def test_today_emails_the_summary_to_the_agency(
     [received] = mail_server.messages()
     assert received.rcpt_to == ("direction@agence-du-lac.example",)
     assert "Infos du jour" in received.message["Subject"]
-    assert "Rappel solde : 1 à envoyer (1 prêts, 0 sans consentement)" in received.part("plain")
+    assert "Rappel solde : 1 à envoyer (1 prêt, 0 sans consentement)" in received.part("plain")

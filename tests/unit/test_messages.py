@@ -67,7 +67,9 @@ def header_block(data: bytes) -> bytes:
 
 def header_line(data: bytes, name: bytes) -> bytes:
     """Return one header of the wire bytes, unfolded to a single line."""
-    found = re.search(rb"^" + name + rb":(.*(?:\r\n[ \t].*)*)", header_block(data), re.M | re.I)
+    found = re.search(
+        rb"^" + name + rb":([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", header_block(data), re.M | re.I
+    )
     assert found, f"no {name!r} header"
     return re.sub(rb"\r\n(?=[ \t])", b"", found.group(1)).strip()
 

@@ -63,8 +63,12 @@ def utc(iso: str) -> datetime:
         # Paris springs forward on 2026-03-29 at 01:00 UTC: 02:00 CET -> 03:00 CEST.
         pytest.param(utc("2026-03-29T00:59"), PARIS, AT_0230, "2026-03-28",
                      id="spring-forward-01-59-before-the-jump"),
-        pytest.param(utc("2026-03-29T01:00"), PARIS, AT_0230, "2026-03-29",
-                     id="spring-forward-02-30-never-happens-03-00-is-past-it"),
+        # 02:30 does not exist that day: it is read as 02:30+01:00, i.e. 03:30 CEST,
+        # which is when the scheduler fires.
+        pytest.param(utc("2026-03-29T01:00"), PARIS, AT_0230, "2026-03-28",
+                     id="spring-forward-03-00-cest-is-before-the-shifted-02-30"),
+        pytest.param(utc("2026-03-29T01:30"), PARIS, AT_0230, "2026-03-29",
+                     id="spring-forward-03-30-cest-is-the-shifted-02-30"),
         pytest.param(utc("2026-03-29T04:29"), PARIS, AT_0630, "2026-03-28",
                      id="spring-forward-day-06-29-cest"),
         pytest.param(utc("2026-03-29T04:30"), PARIS, AT_0630, "2026-03-29",
@@ -155,8 +159,10 @@ def test_catch_up_due(
     [
         pytest.param("2026-03-28", utc("2026-03-29T00:59"), AT_0230, False,
                      id="spring-forward-before-the-jump"),
-        pytest.param("2026-03-28", utc("2026-03-29T01:00"), AT_0230, True,
-                     id="spring-forward-after-the-jump-02-30-skipped"),
+        pytest.param("2026-03-28", utc("2026-03-29T01:00"), AT_0230, False,
+                     id="spring-forward-after-the-jump-before-the-shifted-02-30"),
+        pytest.param("2026-03-28", utc("2026-03-29T01:30"), AT_0230, True,
+                     id="spring-forward-at-the-shifted-02-30"),
         pytest.param("2026-03-29", utc("2026-03-29T01:00"), AT_0230, False,
                      id="spring-forward-already-planned"),
         pytest.param("2026-10-24", utc("2026-10-25T00:30"), AT_0230, True,

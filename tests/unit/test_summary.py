@@ -45,7 +45,7 @@ def test_the_subject_names_the_agency_and_the_iso_day(language: str, subject: st
     ("language", "listed"),
     [
         pytest.param("fr", ["- Solde dû : 3 à envoyer (2 prêts, 1 sans consentement)",
-                            "- Option : 1 à envoyer (1 prêts, 0 sans consentement)"], id="fr"),
+                            "- Option : 1 à envoyer (1 prêt, 0 sans consentement)"], id="fr"),
         pytest.param("en", ["- Solde dû: 3 to send (2 ready, 1 without consent)",
                             "- Option: 1 to send (1 ready, 0 without consent)"], id="en"),
     ],
