@@ -147,7 +147,7 @@ def test_a_missing_ca_file_is_named(tls_server: MailServer, tmp_path: Path) -> N
     missing = tmp_path / "nowhere.pem"
     mailer = SmtpMailer(tls_server.host, tls_server.port, security="tls", ca_file=missing)
 
-    with pytest.raises(TransientFailure, match="smtp.ca_file"):
+    with pytest.raises(TransientFailure, match=r"smtp\.ca_file"):
         mailer.send(envelope())
 
 
