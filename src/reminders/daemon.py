@@ -39,7 +39,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from . import service
 from .clock import local_today
 from .config import AgencySettings, Settings, load_settings
-from .dispatch import DISPATCHER, Dispatcher, DispatchReport, Result, mailer_for
+from .delivery import DispatchReport, Result
+from .dispatch import DISPATCHER, Dispatcher, mailer_for
 from .errors import ReminderError
 from .logs import EventLog
 from .mailer import Mailer
@@ -311,6 +312,8 @@ class Daemon:
                 )
             elif d.result is Result.HELD:
                 self._log.info("mail.held", **fields, reason=d.detail)
+            elif d.result in (Result.EXPIRED, Result.WITHDRAWN):
+                self._log.warning(f"mail.{d.result}", **fields, reason=d.detail)
             else:
                 self._log.error(f"mail.{d.result}", **fields, error=d.detail)
         if report.stopped:

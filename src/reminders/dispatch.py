@@ -15,18 +15,24 @@ settle (`resend` or `mark-sent`). Nothing is ever sent twice without a person.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from . import service
 from .clock import local_today
 from .config import AgencySettings, Settings
 from .consent import ConsentReason
+from .delivery import (
+    Delivery,
+    DispatchReport,
+    Result,
+    claimant_is_gone,
+    pause_before_next,
+    retry_delay,
+    this_process,
+)
 from .errors import InvalidAddress, ReminderError, UsageError
 from .kinds import activate
 from .mailer import (
@@ -45,57 +51,12 @@ from .store import Database
 from .summary import summary_email
 from .tokens import LinkSigner, Purpose
 
+#: States of an item another dispatcher holds (still approved: its row is locked) or took.
+_TAKEN = frozenset({Status.APPROVED, Status.SENDING, Status.SENT, Status.FAILED, Status.UNKNOWN})
+
 #: Who approves and sends when no person does.
 DISPATCHER = "dispatcher"
 AUTO_SEND = "auto_send"
-
-
-class Result(StrEnum):
-    SENT = "sent"  #: the mail server accepted it
-    HELD = "held"  #: no consent: not sent, stays pending with the reason
-    RETRY = "retry"  #: transient failure: stays approved, retried later
-    FAILED = "failed"  #: refused for good, or retries used up
-    UNKNOWN = "unknown"  #: handed over but not confirmed: a person decides
-    WITHDRAWN = "withdrawn"  #: its booking no longer qualifies
-    REFUSED = "refused"  #: not in a state to be sent this way, or no valid address
-    NOT_TRIED = "not_tried"  #: the batch stopped before its turn (server unreachable)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Delivery:
-    """What happened to one item."""
-
-    item_id: int
-    result: Result
-    agency: str = ""
-    kind: str = ""
-    booking_ref: str = ""
-    to: str | None = None
-    detail: str | None = None
-    message_id: str | None = None
-    next_attempt_at: datetime | None = None
-
-
-@dataclass(slots=True)
-class DispatchReport:
-    deliveries: list[Delivery] = field(default_factory=list)
-    #: why the batch stopped early (the server is unreachable, the login is refused)
-    stopped: str | None = None
-    #: items found abandoned in `sending` and turned into `unknown`
-    recovered: list[int] = field(default_factory=list)
-
-    def count(self, *results: Result) -> int:
-        return sum(1 for d in self.deliveries if d.result in results)
-
-    def of(self, result: Result) -> list[Delivery]:
-        return [d for d in self.deliveries if d.result is result]
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed to go out for a reason other than consent."""
-        return self.stopped is None and not self.count(
-            Result.RETRY, Result.FAILED, Result.UNKNOWN, Result.REFUSED, Result.NOT_TRIED
-        )
 
 
 def mark_sent(database: Database, item_id: int, actor: str) -> QueueItem:
@@ -118,50 +79,6 @@ def mailer_for(settings: Settings) -> Mailer:
         timeout_s=smtp.timeout_s,
         ca_file=settings.path(smtp.ca_file) if smtp.ca_file else None,
     )
-
-
-def retry_delay(attempts: int, first_s: float, max_s: float) -> timedelta:
-    """Return how long to wait after the `attempts`-th failed attempt (1, 2, ...).
-
-    The first retry waits `first_s`; each further one waits twice as long as
-    the previous, never more than `max_s`.
-    """
-    exponent = max(attempts - 1, 0)
-    seconds = max_s if exponent >= 64 else min(first_s * 2**exponent, max_s)
-    return timedelta(seconds=seconds)
-
-
-def pause_before_next(last_started: datetime | None, now: datetime, per_minute: float) -> float:
-    """Return the seconds to wait so an agency's emails leave at most `per_minute` a minute.
-
-    Attempts are spaced evenly, `60 / per_minute` seconds apart, counted from the
-    start of the agency's previous attempt (by any process sharing the database).
-    """
-    if last_started is None:
-        return 0.0
-    due = last_started + timedelta(seconds=60.0 / per_minute)
-    return max((due - now).total_seconds(), 0.0)
-
-
-def this_process() -> str:
-    """Name the current process as a claimant: 'host:pid'."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def claimant_is_gone(claimant: str | None, host: str) -> bool:
-    """Tell whether the process named `claimant` surely stopped (only knowable on `host`)."""
-    if not claimant:
-        return True
-    claimant_host, _, pid = claimant.rpartition(":")
-    if claimant_host != host or not (pid.isascii() and pid.isdigit()):
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError):
-        return False  # alive and someone else's, or no pid at all: cannot tell
-    return False
 
 
 class Dispatcher:
@@ -218,7 +135,7 @@ class Dispatcher:
                 if not kind.auto_send:
                     continue
                 with self._database.transaction() as store:
-                    for item_id in store.pending_ids(agency.code, kind.name, visible_on=today):
+                    for item_id in store.pending_ids(agency.code, kind.name, listed_on=today):
                         item = store.item(item_id)
                         if item.status is Status.PENDING and consent_of(item) is ConsentReason.OK:
                             store.approve(item_id, AUTO_SEND)
@@ -226,13 +143,19 @@ class Dispatcher:
         return approved
 
     def dispatch_due(self, should_stop: Callable[[], bool] = lambda: False) -> DispatchReport:
-        """Send approved items whose time has come, agency by agency, until none is left."""
+        """Send approved items whose time has come, agency by agency, until none is left.
+
+        Each item is tried at most once per call, so one that cannot go (no consent,
+        no valid address) never keeps the loop busy; an item another replica claimed
+        first is skipped without a word.
+        """
         report = DispatchReport(recovered=self.recover_abandoned())
         codes = [a.code for a in self._settings.agency]
+        tried: set[int] = set()
         try:
             while not should_stop() and report.stopped is None:
                 with self._database.transaction() as store:
-                    due = store.next_due(codes, self._now())
+                    due = store.next_due(codes, self._now(), exclude=tried)
                 if not due:
                     break
                 # The agency that may send soonest goes first (its rate limit allows).
@@ -242,7 +165,8 @@ class Dispatcher:
                     self._sleep(wait)
                     if should_stop():
                         break
-                self._deliver(item_id, (Status.APPROVED,), report, paced=True)
+                tried.add(item_id)
+                self._deliver(item_id, (Status.APPROVED,), report, taken_is_quiet=True)
         finally:
             self._mailer.close()
         return report
@@ -265,7 +189,8 @@ class Dispatcher:
             if row["agency"] == agency.code
         ]
         with self._database.transaction() as store:
-            if not store.claim_summary(agency.code, today) and not again:
+            previous = store.claim_summary(agency.code, today)
+            if previous == today and not again:
                 return None
         content = summary_email(
             code=agency.code, name=agency.name, language=agency.language, day=today, rows=rows
@@ -284,6 +209,11 @@ class Dispatcher:
         envelope = build(draft, now=now.astimezone(agency.zone), message_id=message_id)
         try:
             self._mailer.send(envelope)
+        except BaseException:
+            # Not sent: the next pass (or `today --email`) tries again.
+            with self._database.transaction() as store:
+                store.release_summary(agency.code, today, previous)
+            raise
         finally:
             self._mailer.close()
         return recipient.address
@@ -318,7 +248,7 @@ class Dispatcher:
                 if report.stopped is not None:
                     self._record(report, self._approve_only(item_id, sources))
                     continue
-                self._deliver(item_id, sources, report, paced=True)
+                self._deliver(item_id, sources, report)
         finally:
             self._mailer.close()
         return report
@@ -335,14 +265,13 @@ class Dispatcher:
             if consent_of(item) is not ConsentReason.OK:
                 return _about(item, Result.NOT_TRIED, "not tried: the batch stopped before it")
             if item.status is Status.PENDING:
-                item = store.approve(item_id, self._actor)
-        detail = (
+                store.approve(item_id, self._actor)
+        return _about(
+            item,
+            Result.NOT_TRIED,
             "not tried: the batch stopped before it; it is approved and goes out when the "
-            "server answers"
-            if item.status is Status.APPROVED
-            else "not tried: the batch stopped before it"
+            "server answers",
         )
-        return _about(item, Result.NOT_TRIED, detail)
 
     def _record(self, report: DispatchReport, delivery: Delivery) -> None:
         report.deliveries.append(delivery)
@@ -371,27 +300,37 @@ class Dispatcher:
             store.withdraw_unqualified(agency_code, activate(definition, delay_days=0))
 
     def _deliver(
-        self, item_id: int, sources: tuple[Status, ...], report: DispatchReport, *, paced: bool
+        self,
+        item_id: int,
+        sources: tuple[Status, ...],
+        report: DispatchReport,
+        *,
+        taken_is_quiet: bool = False,
     ) -> None:
+        """Send one item: check, claim and commit, hand it over, settle what happened."""
         try:
             item = self._peek(item_id)
         except ReminderError as error:
-            self._record(
-                report, Delivery(item_id=item_id, result=Result.REFUSED, detail=str(error))
-            )
+            refused = Delivery(item_id=item_id, result=Result.REFUSED, detail=str(error))
+            self._record(report, refused)
             return
         if item.status not in sources:
-            self._record(report, _about(item, _refusal_result(item), _refusal(item, sources)))
+            if not taken_is_quiet:
+                self._record(report, _about(item, _refusal_result(item), _refusal(item, sources)))
             return
         self._withdraw_unqualified(item.agency, item.kind)
-        if paced:
-            wait = self._pause_for(item.agency)
-            if wait > 0:
-                self._sleep(wait)
+        wait = self._pause_for(item.agency)
+        if wait > 0:
+            self._sleep(wait)
         try:
             claimed = self._claim(item_id, sources)
         except ReminderError as error:
             self._record(report, _about(item, Result.REFUSED, str(error)))
+            return
+        if claimed is None:  # moved on since the peek: withdrawn, or another process has it
+            item = self._peek(item_id)
+            if not (taken_is_quiet and item.status in _TAKEN):
+                self._record(report, _about(item, _refusal_result(item), _refusal(item, sources)))
             return
         if isinstance(claimed, Delivery):
             self._record(report, claimed)
@@ -417,29 +356,42 @@ class Dispatcher:
 
     def _claim(
         self, item_id: int, sources: tuple[Status, ...]
-    ) -> Delivery | tuple[QueueItem, Envelope, int]:
-        """Check, approve and mark one item `sending`, in one committed transaction."""
+    ) -> Delivery | tuple[QueueItem, Envelope, int] | None:
+        """Check, approve and mark one item `sending`, in one committed transaction.
+
+        The item's row is locked first (SKIP LOCKED on PostgreSQL): None means another
+        process holds it or has moved it on.
+        """
         with self._database.transaction() as store:
-            item = store.item(item_id)
-            if item.status not in sources:
-                return _about(item, _refusal_result(item), _refusal(item, sources))
+            item = store.lock_for_sending(item_id, sources)
+            if item is None:
+                return None
             agency = self._settings.agency_by_code(item.agency)
+            if item.visible_until < local_today(self._now(), agency.zone):
+                store.expire(item.id)
+                return _about(
+                    item,
+                    Result.EXPIRED,
+                    f"its window ended on {item.visible_until.isoformat()}: not sent late, "
+                    "it is now expired",
+                )
             consent = consent_of(item)
             if consent is not ConsentReason.OK:
                 store.hold(item.id, str(consent))
-                return _about(
-                    item,
-                    Result.HELD,
-                    f"no consent ({consent}): it stays pending",
-                )
+                return _about(item, Result.HELD, f"no consent ({consent}): it stays pending")
             try:
                 envelope = self._envelope(item, agency, attempt=item.attempts + 1)
             except InvalidAddress as error:
-                return _about(item, Result.REFUSED, f"{error}: not sent")
+                store.hold(item.id, "invalid_address")
+                return _about(
+                    item,
+                    Result.REFUSED,
+                    f"{error}: not sent, it stays pending: correct the contact's address",
+                )
             if item.status is Status.PENDING:
                 store.approve(item.id, self._actor)
                 sources = (Status.APPROVED,)
-            claimed = store.claim(item.id, self._claimant, sources)
+            claimed = store.claim(item, self._claimant, sources)
             delivery_id = store.start_delivery(
                 claimed,
                 recipient=envelope.recipient,

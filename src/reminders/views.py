@@ -11,7 +11,7 @@ from typing import Any
 
 from .config import Settings
 from .consent import ConsentReason
-from .dispatch import Delivery, DispatchReport, Result
+from .delivery import Delivery, DispatchReport, Result
 from .queue import QueueItem
 from .service import AgencyPlan
 
@@ -312,6 +312,7 @@ def delivery_text(delivery: Delivery) -> str:
         Result.FAILED: "failed",
         Result.UNKNOWN: "unknown",
         Result.WITHDRAWN: "not sent",
+        Result.EXPIRED: "not sent",
         Result.REFUSED: "not sent",
     }
     return f"item {delivery.item_id} {labels[result]}{what}: {delivery.detail}"
@@ -325,7 +326,7 @@ def dispatch_summary(report: DispatchReport) -> str:
         f"{report.count(Result.FAILED)} failed",
         f"{report.count(Result.UNKNOWN)} unknown",
     ]
-    others = report.count(Result.REFUSED, Result.WITHDRAWN, Result.NOT_TRIED)
+    others = report.count(Result.REFUSED, Result.WITHDRAWN, Result.NOT_TRIED, Result.EXPIRED)
     if others:
         parts.append(f"{others} not sendable or not tried")
     return ", ".join(parts)
@@ -350,7 +351,7 @@ def dispatch_problem(report: DispatchReport, *, held_is_failure: bool) -> str | 
             )
         return f"{report.stopped}: " + "; ".join(parts)
     failed = report.count(Result.RETRY, Result.FAILED, Result.UNKNOWN, Result.REFUSED)
-    failed += report.count(Result.WITHDRAWN, Result.NOT_TRIED)
+    failed += report.count(Result.WITHDRAWN, Result.NOT_TRIED, Result.EXPIRED)
     if held_is_failure:
         failed += held
     if not failed:

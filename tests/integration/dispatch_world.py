@@ -7,8 +7,6 @@ retry schedules are checked without waiting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,12 @@ from factories import booking, day
 from mail_server import MailServer
 from reminders import service
 from reminders.bookings import Contact
-from reminders.config import Settings
+from reminders.config import AgencySettings, Settings
 from reminders.database import create_engine
 from reminders.dispatch import Dispatcher, mailer_for
 from reminders.queue import QueueItem
 from reminders.schema import ConsentEventRow, ContactRow
-from reminders.store import Database, Store
+from reminders.store import Database
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
 SENDER = "Agence du Lac <reservations@agence-du-lac.example>"
@@ -132,7 +130,7 @@ class World:
         self.settings = settings_for(self.mail_server.port, **sections)
 
     @property
-    def agency(self) -> Any:
+    def agency(self) -> AgencySettings:
         return self.settings.agency[0]
 
     def sleep(self, seconds: float) -> None:
@@ -204,11 +202,6 @@ class World:
         with self.database.transaction() as store:
             for item_id in item_ids:
                 store.approve(item_id, "staff")
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        with self.database.transaction() as store:
-            yield store
 
     def opted_out_refs(self) -> set[str]:
         """Return the refs of contacts whose email_opt_out is set."""

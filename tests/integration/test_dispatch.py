@@ -12,7 +12,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,9 @@ from mail_server import MailServer
 from reminders import service
 from reminders.bookings import BookingStatus
 from reminders.database import create_engine
-from reminders.dispatch import AUTO_SEND, Dispatcher, DispatchReport, Result, mailer_for
+from reminders.delivery import DispatchReport, Result
+from reminders.dispatch import AUTO_SEND, Dispatcher, mailer_for
+from reminders.mailer import TransientFailure
 from reminders.queue import Status
 from reminders.store import Database
 from reminders.tokens import LinkSigner, Purpose
@@ -47,6 +49,10 @@ def world(database_url: str, mail_server: MailServer) -> Iterator[World]:
 
 def results(report: DispatchReport) -> list[tuple[int, Result]]:
     return [(d.item_id, d.result) for d in report.deliveries]
+
+
+def recipients_of(world: World) -> list[str]:
+    return [r for m in world.mail_server.messages() for r in m.rcpt_to]
 
 
 def test_send_delivers_one_message_exactly_as_queued(world: World) -> None:
@@ -124,6 +130,7 @@ def test_a_batch_reuses_one_connection_and_every_message_has_its_own_id(
         message_ids = [m.message["Message-ID"] for m in messages]
         assert len(set(message_ids)) == 5
         assert message_ids == [world.item(i).message_id for i in ids]
+        assert len(server.sessions) == 5
         assert len({m.session for m in messages}) == 1
 
         # The batch ends with its connection: the next batch opens a new one.
@@ -133,15 +140,6 @@ def test_a_batch_reuses_one_connection_and_every_message_has_its_own_id(
     finally:
         world.dispose()
         server.stop()
-
-
-def test_the_same_id_twice_is_sent_once(world: World) -> None:
-    [item_id] = world.guests(1)
-
-    report = world.dispatcher().send([item_id, item_id])
-
-    assert results(report) == [(item_id, Result.SENT)]
-    assert len(world.mail_server.messages()) == 1
 
 
 @pytest.mark.parametrize(
@@ -202,8 +200,7 @@ def test_send_tab_twice_sends_each_consenting_item_once(world: World) -> None:
         [*((i, Result.SENT) for i in ready), (unconfirmed, Result.HELD)]
     )
     assert results(second) == [(unconfirmed, Result.HELD)]
-    received = sorted(r for m in world.mail_server.messages() for r in m.rcpt_to)
-    assert received == [address_of(1), address_of(2), address_of(3)]
+    assert sorted(recipients_of(world)) == [address_of(1), address_of(2), address_of(3)]
     assert [world.item(i).status for i in ready] == [Status.SENT] * 3
 
 
@@ -231,8 +228,8 @@ def test_booking_cancelled_after_approval_is_withdrawn_not_sent(world: World, ho
 
 
 def test_items_not_in_a_sendable_state_are_refused(world: World) -> None:
-    sent, discarded = world.guests(1, 2)
-    world.dispatcher().send([sent])
+    sent, discarded, pending = world.guests(1, 2, 3)
+    assert results(world.dispatcher().send([sent, sent])) == [(sent, Result.SENT)]
     service.discard(world.database, [discarded])
 
     report = world.dispatcher().send([sent, discarded, 9999])
@@ -250,6 +247,13 @@ def test_items_not_in_a_sendable_state_are_refused(world: World) -> None:
     assert len(world.mail_server.messages()) == 1
     assert len(world.deliveries(sent)) == 1
     assert world.item(discarded).status is Status.DISCARDED
+
+    # resend is for items a person must decide about, not for pending ones.
+    [refusal] = world.dispatcher().resend([pending]).deliveries
+    assert refusal.result is Result.REFUSED
+    assert "only unknown or failed items" in (refusal.detail or "")
+    assert world.item(pending).status is Status.PENDING
+    assert len(world.mail_server.messages()) == 1
 
 
 def test_auto_send_approves_consenting_visible_items_of_its_kind_only(world: World) -> None:
@@ -294,17 +298,11 @@ def test_auto_send_approves_consenting_visible_items_of_its_kind_only(world: Wor
     ]
 
 
-@pytest.mark.parametrize("how", ["send", "dispatch_due"])
-def test_rate_limit_spaces_an_agencys_messages_evenly(world: World, how: str) -> None:
+def test_rate_limit_spaces_an_agencys_messages_evenly(world: World) -> None:
     world.configure(agency={"max_per_minute": 60})
     ids = world.guests(1, 2, 3)
-    dispatcher = world.dispatcher()
 
-    if how == "send":
-        report = dispatcher.send(ids)
-    else:
-        world.approve(*ids)
-        report = dispatcher.dispatch_due()
+    report = world.dispatcher().send(ids)
 
     assert report.count(Result.SENT) == 3
     assert world.sleeps == pytest.approx([1.0, 1.0])
@@ -313,16 +311,17 @@ def test_rate_limit_spaces_an_agencys_messages_evenly(world: World, how: str) ->
 
     # Another process sharing the database right after waits its turn too...
     world.sleeps.clear()
-    [fourth] = world.guests(4)
-    world.dispatcher().send([fourth])
-    assert world.sleeps == pytest.approx([1.0])
+    more = world.guests(4, 5)
+    world.approve(*more)
+    assert world.dispatcher().dispatch_due().count(Result.SENT) == 2
+    assert world.sleeps == pytest.approx([1.0, 1.0])
     # ...but not after a quiet minute.
     world.sleeps.clear()
     world.clock.advance(minutes=1)
-    [fifth] = world.guests(5)
-    world.dispatcher().send([fifth])
+    [sixth] = world.guests(6)
+    world.dispatcher().send([sixth])
     assert world.sleeps == []
-    assert len(world.mail_server.messages()) == 5
+    assert len(world.mail_server.messages()) == 6
 
 
 def test_summary_is_emailed_to_the_agency_once_a_day(world: World) -> None:
@@ -339,9 +338,7 @@ def test_summary_is_emailed_to_the_agency_once_a_day(world: World) -> None:
     assert str(message["From"]) == SENDER
     assert "Agence du Lac" in message["Subject"]
     assert "2026-12-01" in message["Subject"]
-    assert "Rappel arrivées : 3 à envoyer (2 prêts, 1 sans consentement)" in received.part(
-        "plain"
-    )
+    assert "Rappel arrivées : 3 à envoyer (2 prêts, 1 sans consentement)" in received.part("plain")
 
     assert dispatcher.send_summary(world.agency) is None
     assert len(world.mail_server.messages()) == 1
@@ -351,6 +348,42 @@ def test_summary_is_emailed_to_the_agency_once_a_day(world: World) -> None:
     world.clock.advance(days=1)
     assert dispatcher.send_summary(world.agency) == "direction@agence-du-lac.example"
     assert len(world.mail_server.messages()) == 3
+
+
+def test_summary_that_could_not_be_sent_goes_out_when_asked_again(world: World) -> None:
+    world.configure(agency={"summary_to": "direction@agence-du-lac.example"})
+    world.guests(1)
+    world.mail_server.stop()
+
+    with pytest.raises(TransientFailure):
+        world.dispatcher().send_summary(world.agency)
+
+    world.mail_server.start()
+    # Today's summary never went out: asking again (the next pass) sends it.
+    assert world.dispatcher().send_summary(world.agency) == "direction@agence-du-lac.example"
+    assert [m.rcpt_to for m in world.mail_server.messages()] == [
+        ("direction@agence-du-lac.example",)
+    ]
+
+
+def test_approved_item_is_not_sent_after_its_window_ended(world: World) -> None:
+    world.contact("C-1", address_of(1))
+    world.booking("B-1", "C-1")  # arrival 12-05: listed until 12-05
+    world.contact("C-2", address_of(2))
+    world.booking("B-2", "C-2", arrival_on=day("2026-12-08"))
+    world.plan()
+    late, on_time = world.item_of("B-1").id, world.item_of("B-2").id
+    world.approve(late, on_time)
+    # 00:30 on 12-06 in Annecy: B-1's window ended at midnight, before the 00:05
+    # expiry or the morning's planning pass ran (a retry came due, say).
+    world.clock.instant = datetime(2026, 12, 5, 23, 30, tzinfo=UTC)
+
+    report = world.dispatcher().dispatch_due()
+
+    assert (on_time, Result.SENT) in results(report)
+    assert (late, Result.SENT) not in results(report)
+    assert recipients_of(world) == [address_of(2)]
+    assert world.item(late).status is not Status.SENT
 
 
 @pytest.mark.postgresql

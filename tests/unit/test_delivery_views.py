@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reminders.dispatch import Delivery, DispatchReport, Result
+from reminders.delivery import Delivery, DispatchReport, Result
 from reminders.views import delivery_text, dispatch_problem, dispatch_summary
 
 STOPPED = "cannot reach the mail server 127.0.0.1:1025 (Connection refused)"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminders.dispatch import claimant_is_gone, pause_before_next, retry_delay
+from reminders.delivery import claimant_is_gone, pause_before_next, retry_delay
 
 # -- retry_delay: doubling from first_s, capped at max_s --------------------------------
 

@@ -14,7 +14,8 @@ import click
 
 from .. import dispatch, service, views
 from ..consent import ConsentReason
-from ..dispatch import Delivery, Dispatcher, DispatchReport, Result, mailer_for
+from ..delivery import Delivery, DispatchReport, Result
+from ..dispatch import Dispatcher, mailer_for
 from ..errors import ReminderError
 from ..queue import Status
 from .app import App, cli, fails_cleanly, pass_app

@@ -8,6 +8,7 @@ the delivery log row written with the claim tells what was under way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -17,15 +18,21 @@ from ..errors import TransitionError
 from ..queue import QueueItem, Status, check_transition, sources_of
 from ..schema import ConsentEventRow, ContactRow, DeliveryRow, ItemRow
 from ._queue import QueueStore
-from ._rows import aware_or_none, rowcount
+from ._rows import aware_or_none, item_from, item_query, rowcount
 
 
 class DeliveryStore(QueueStore):
     """Approval, claims and the delivery log."""
 
     def _move(
-        self, item_id: int, target: Status, values: dict[str, Any], sources: Iterable[Status]
-    ) -> QueueItem:
+        self,
+        item_id: int,
+        target: Status,
+        values: dict[str, Any],
+        sources: Iterable[Status],
+        *,
+        fetch: bool = True,
+    ) -> QueueItem | None:
         """Apply one transition as a conditional update; raise if the item is elsewhere."""
         allowed = [s for s in sources if s in sources_of(target)]
         result = self._db.execute(
@@ -42,16 +49,49 @@ class DeliveryStore(QueueStore):
                 f"item {item_id} is {current}: it cannot become {target} this way: "
                 f"see 'reminders show {item_id}'"
             )
-        return self.item(item_id)
+        return self.item(item_id) if fetch else None
 
-    def approve(self, item_id: int, actor: str) -> QueueItem:
+    def _moved(
+        self, item_id: int, target: Status, values: dict[str, Any], sources: Iterable[Status]
+    ) -> QueueItem:
+        """As `_move`, returning the item as it is now."""
+        item = self._move(item_id, target, values, sources)
+        assert item is not None
+        return item
+
+    def approve(self, item_id: int, actor: str) -> None:
         """Approve a pending item for sending."""
-        return self._move(
+        self._move(
             item_id,
             Status.APPROVED,
             {"approved_by": actor, "reason": None, "next_attempt_at": None},
             [Status.PENDING],
+            fetch=False,
         )
+
+    def expire(self, item_id: int) -> None:
+        """Expire one item whose window ended before it could be sent."""
+        self._move(
+            item_id,
+            Status.EXPIRED,
+            {"reason": "window_passed"},
+            [Status.PENDING, Status.APPROVED],
+            fetch=False,
+        )
+
+    def lock_for_sending(self, item_id: int, sources: Sequence[Status]) -> QueueItem | None:
+        """Return the item if it is in `sources`, locking its row until the transaction ends.
+
+        None when it is elsewhere, or (PostgreSQL) another transaction holds it:
+        SKIP LOCKED, so two dispatchers never wait on, nor take, the same item.
+        """
+        query = (
+            item_query()
+            .where(ItemRow.id == item_id, ItemRow.status.in_([str(s) for s in sources]))
+            .with_for_update(skip_locked=True, of=ItemRow)
+        )
+        row = self._db.execute(query).first()
+        return item_from(row) if row is not None else None
 
     def hold(self, item_id: int, reason: str) -> None:
         """Keep an item in its tab because its contact lacks consent (pending or approved)."""
@@ -62,32 +102,48 @@ class DeliveryStore(QueueStore):
             .values(status=Status.PENDING, reason=reason, updated_at=self._now())
         )
 
-    def pending_ids(self, agency: str, kind: str, visible_on: date | None = None) -> list[int]:
-        """Return the ids of a tab's pending and approved items, oldest anchor first."""
+    def pending_ids(self, agency: str, kind: str, listed_on: date | None = None) -> list[int]:
+        """Return the ids of a tab's pending and approved items, oldest anchor first.
+
+        With `listed_on`, only those whose window includes that day.
+        """
         query = select(ItemRow.id).where(
             ItemRow.agency == agency,
             ItemRow.kind == kind,
             ItemRow.status.in_([Status.PENDING, Status.APPROVED]),
         )
-        if visible_on is not None:
-            query = query.where(ItemRow.visible_from <= visible_on)
+        if listed_on is not None:
+            query = query.where(
+                ItemRow.visible_from <= listed_on, ItemRow.visible_until >= listed_on
+            )
         return list(self._db.scalars(query.order_by(ItemRow.anchor_on, ItemRow.id)))
 
-    def claim(self, item_id: int, claimant: str, sources: Sequence[Status]) -> QueueItem:
+    def claim(self, item: QueueItem, claimant: str, sources: Sequence[Status]) -> QueueItem:
         """Mark an item `sending` for `claimant`, counting one more attempt."""
-        return self._move(
-            item_id,
+        now = self._now()
+        self._move(
+            item.id,
             Status.SENDING,
             {
                 "claimed_by": claimant,
-                "claimed_at": self._now(),
+                "claimed_at": now,
                 "attempts": ItemRow.attempts + 1,
                 "next_attempt_at": None,
             },
             sources,
+            fetch=False,
+        )
+        return replace(
+            item,
+            status=Status.SENDING,
+            attempts=item.attempts + 1,
+            next_attempt_at=None,
+            updated_at=now,
         )
 
-    def next_due(self, agencies: Sequence[str], now: datetime) -> list[tuple[str, int]]:
+    def next_due(
+        self, agencies: Sequence[str], now: datetime, exclude: Iterable[int] = ()
+    ) -> list[tuple[str, int]]:
         """Return (agency, id) of the oldest approved item due now, per agency.
 
         On PostgreSQL the rows are locked with SKIP LOCKED, so replicas never pick
@@ -101,6 +157,7 @@ class DeliveryStore(QueueStore):
                     ItemRow.status == Status.APPROVED,
                     ItemRow.agency == agency,
                     or_(ItemRow.next_attempt_at.is_(None), ItemRow.next_attempt_at <= now),
+                    ItemRow.id.not_in(list(exclude)),
                 )
                 .order_by(ItemRow.id)
                 .limit(1)
@@ -155,7 +212,7 @@ class DeliveryStore(QueueStore):
         detail: str | None = None,
         smtp_code: int | None = None,
         next_attempt_at: datetime | None = None,
-    ) -> QueueItem:
+    ) -> None:
         """Settle a `sending` item: sent, back to approved (retry), failed or unknown."""
         now = self._now()
         values: dict[str, Any] = {"claimed_by": None, "claimed_at": None}
@@ -165,7 +222,7 @@ class DeliveryStore(QueueStore):
             values |= {"last_error": detail, "reason": outcome}
         if target is Status.APPROVED:
             values["next_attempt_at"] = next_attempt_at
-        item = self._move(item_id, target, values, [Status.SENDING])
+        self._move(item_id, target, values, [Status.SENDING], fetch=False)
         if delivery_id is not None:
             self._db.execute(
                 update(DeliveryRow)
@@ -173,11 +230,10 @@ class DeliveryStore(QueueStore):
                 .where(DeliveryRow.id == delivery_id)
                 .values(finished_at=now, outcome=outcome, smtp_code=smtp_code, detail=detail)
             )
-        return item
 
     def mark_sent_by(self, item_id: int, actor: str) -> QueueItem:
         """Record that a person checked an unknown item was delivered after all."""
-        return self._move(
+        return self._moved(
             item_id,
             Status.SENT,
             {"sent_at": self._now(), "reason": f"marked sent by {actor}", "last_error": None},

@@ -48,8 +48,15 @@ class PlanningStore(StoreBase):
         )
         return {agency: (day, aware(at)) for agency, day, at in self._db.execute(query)}
 
-    def claim_summary(self, agency: str, today: date) -> bool:
-        """Note that `agency`'s summary of `today` goes out; False if it already did."""
+    def claim_summary(self, agency: str, today: date) -> date | None:
+        """Note that `agency`'s summary of `today` goes out; return the previous day noted.
+
+        A result equal to `today` means it already went out (or the agency was never
+        planned): nothing was changed.
+        """
+        previous = self._db.scalar(
+            select(PlanningPassRow.summary_sent_on).where(PlanningPassRow.agency == agency)
+        )
         result = self._db.execute(
             update(PlanningPassRow)
             .execution_options(synchronize_session=False)
@@ -62,7 +69,16 @@ class PlanningStore(StoreBase):
             )
             .values(summary_sent_on=today)
         )
-        return rowcount(result) == 1
+        return previous if rowcount(result) == 1 else today
+
+    def release_summary(self, agency: str, today: date, previous: date | None) -> None:
+        """Undo `claim_summary` after the summary could not be sent."""
+        self._db.execute(
+            update(PlanningPassRow)
+            .execution_options(synchronize_session=False)
+            .where(PlanningPassRow.agency == agency, PlanningPassRow.summary_sent_on == today)
+            .values(summary_sent_on=previous)
+        )
 
     def record_pass(self, agency: str, today: date) -> None:
         """Remember that `agency` was planned for `today` (a later day is never undone)."""
