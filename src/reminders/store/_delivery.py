@@ -22,7 +22,12 @@ from ._rows import aware_or_none, item_from, item_query, rowcount
 
 
 class DeliveryStore(QueueStore):
-    """Approval, claims and the delivery log."""
+    """Approval, claims and the delivery log.
+
+    State changes run on the connection (Core), not through the ORM session: they
+    are plain conditional UPDATEs, several per email, and the session's bookkeeping
+    was most of their cost (benchmarks/dispatch.py).
+    """
 
     def _move(
         self,
@@ -35,9 +40,8 @@ class DeliveryStore(QueueStore):
     ) -> QueueItem | None:
         """Apply one transition as a conditional update; raise if the item is elsewhere."""
         allowed = [s for s in sources if s in sources_of(target)]
-        result = self._db.execute(
+        result = self._connection.execute(
             update(ItemRow)
-            .execution_options(synchronize_session=False)
             .where(ItemRow.id == item_id, ItemRow.status.in_(allowed))
             .values(status=target, updated_at=self._now(), **values)
         )
@@ -95,9 +99,8 @@ class DeliveryStore(QueueStore):
 
     def hold(self, item_id: int, reason: str) -> None:
         """Keep an item in its tab because its contact lacks consent (pending or approved)."""
-        self._db.execute(
+        self._connection.execute(
             update(ItemRow)
-            .execution_options(synchronize_session=False)
             .where(ItemRow.id == item_id, ItemRow.status.in_([Status.PENDING, Status.APPROVED]))
             .values(status=Status.PENDING, reason=reason, updated_at=self._now())
         )
@@ -179,9 +182,8 @@ class DeliveryStore(QueueStore):
     ) -> int:
         """Log the attempt about to be made on a claimed item; return the log row's id."""
         now = self._now()
-        self._db.execute(
+        self._connection.execute(
             update(ItemRow)
-            .execution_options(synchronize_session=False)
             .where(ItemRow.id == item.id)
             .values(message_id=message_id)
         )
@@ -224,9 +226,8 @@ class DeliveryStore(QueueStore):
             values["next_attempt_at"] = next_attempt_at
         self._move(item_id, target, values, [Status.SENDING], fetch=False)
         if delivery_id is not None:
-            self._db.execute(
+            self._connection.execute(
                 update(DeliveryRow)
-                .execution_options(synchronize_session=False)
                 .where(DeliveryRow.id == delivery_id)
                 .values(finished_at=now, outcome=outcome, smtp_code=smtp_code, detail=detail)
             )
@@ -252,9 +253,8 @@ class DeliveryStore(QueueStore):
     def give_up_in_flight(self, item_id: int, detail: str) -> bool:
         """Turn an abandoned `sending` item into `unknown`; False if it moved meanwhile."""
         now = self._now()
-        result = self._db.execute(
+        result = self._connection.execute(
             update(ItemRow)
-            .execution_options(synchronize_session=False)
             .where(ItemRow.id == item_id, ItemRow.status == Status.SENDING)
             .values(
                 status=Status.UNKNOWN,
@@ -267,9 +267,8 @@ class DeliveryStore(QueueStore):
         )
         if rowcount(result) != 1:
             return False
-        self._db.execute(
+        self._connection.execute(
             update(DeliveryRow)
-            .execution_options(synchronize_session=False)
             .where(DeliveryRow.item_id == item_id, DeliveryRow.outcome.is_(None))
             .values(finished_at=now, outcome="unknown", detail=detail)
         )
@@ -278,7 +277,7 @@ class DeliveryStore(QueueStore):
     def last_attempt_started(self, agency: str) -> datetime | None:
         """Return when the agency's latest delivery attempt began (for the rate limit)."""
         query = select(func.max(DeliveryRow.started_at)).where(DeliveryRow.agency == agency)
-        return aware_or_none(self._db.scalar(query))
+        return aware_or_none(self._connection.scalar(query))
 
     def deliveries(self, item_id: int) -> list[dict[str, Any]]:
         """Return the item's delivery attempts, oldest first."""
@@ -315,9 +314,8 @@ class DeliveryStore(QueueStore):
                 recorded_at=now,
             )
         )
-        result = self._db.execute(
+        result = self._connection.execute(
             update(ContactRow)
-            .execution_options(synchronize_session=False)
             .where(func.lower(ContactRow.email) == address.lower())
             .values(email_opt_out=True, updated_at=now)
         )
