@@ -183,9 +183,7 @@ class DeliveryStore(QueueStore):
         """Log the attempt about to be made on a claimed item; return the log row's id."""
         now = self._now()
         self._connection.execute(
-            update(ItemRow)
-            .where(ItemRow.id == item.id)
-            .values(message_id=message_id)
+            update(ItemRow).where(ItemRow.id == item.id).values(message_id=message_id)
         )
         result = self._connection.execute(
             insert(DeliveryRow)
