@@ -63,13 +63,20 @@ class Mailbox:
 
 
 def mailbox(address: str, name: str = "") -> Mailbox:
-    """Return `address` ready for SMTP, or raise `InvalidAddress` saying why."""
-    normal = normalise_address(address)
+    """Return `address` ready for SMTP, or raise `InvalidAddress` saying why.
+
+    It is written as the contact wrote it, so what was sent reads like what the
+    queue shows; only a domain that is not ASCII is turned into its IDNA form.
+    """
+    local, _, ascii_domain = normalise_address(address).rpartition("@")
+    domain = address.strip().rpartition("@")[2]
+    if not domain.isascii():
+        domain = ascii_domain
     return Mailbox(
         name=name,
-        address=normal,
-        domain=normal.rpartition("@")[2],
-        needs_smtputf8=not normal.isascii(),
+        address=f"{local}@{domain}",
+        domain=ascii_domain,
+        needs_smtputf8=not local.isascii(),
     )
 
 

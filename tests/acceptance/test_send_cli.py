@@ -146,7 +146,7 @@ def test_send_all_sends_a_tab_once_and_twice_sends_nothing_twice(
         str(
             planned.write_contacts(
                 [
-                    "C-7,montreal,Liam Johnson,liam@example.com,en,true,false",
+                    "C-7,montreal,Liam Johnson,Liam.Johnson@Example.com,en,true,false",
                     "C-8,montreal,Noah Smith,noah@example.com,en,false,false",
                 ]
             )
@@ -173,7 +173,8 @@ def test_send_all_sends_a_tab_once_and_twice_sends_nothing_twice(
     assert "2 sent, 1 held for consent" in first.stdout
     assert "nothing to send" in second.stdout
     received = sorted(r for m in mail_server.messages() for r in m.rcpt_to)
-    assert received == ["liam@example.com", "olivia.tremblay@example.ca"]
+    # Sent to each address as written, so what arrived reads as the queue says.
+    assert received == ["Liam.Johnson@Example.com", "olivia.tremblay@example.ca"]
     for item in planned.queue("--status", "sent"):
         assert_delivered_as_queued(planned, mail_server, item["id"])
     assert [i["booking_ref"] for i in planned.queue("--agency", "montreal")] == ["B-9"]
