@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,3 +37,16 @@ def booking(**overrides: Any) -> Booking:
 def kind(name: str, delay_days: int, retention_days: int | None = None) -> Kind:
     """Return the built-in kind `name` switched on with `delay_days`."""
     return activate(BUILT_IN_KINDS[name], delay_days=delay_days, retention_days=retention_days)
+
+
+class MovableClock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self, instant: datetime) -> None:
+        self.instant = instant
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, **delta: float) -> None:
+        self.instant += timedelta(**delta)

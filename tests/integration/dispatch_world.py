@@ -7,18 +7,19 @@ retry schedules are checked without waiting.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from factories import booking, day
+from factories import MovableClock, booking, day
 from mail_server import MailServer
 from reminders import service
 from reminders.bookings import Contact
 from reminders.config import AgencySettings, Settings
 from reminders.database import create_engine
+from reminders.delivery import DispatchReport, Result
 from reminders.dispatch import Dispatcher, mailer_for
 from reminders.queue import QueueItem
 from reminders.schema import ConsentEventRow, ContactRow
@@ -34,19 +35,6 @@ START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 TODAY = "2026-12-01"
 #: arrival reminders (delay 7) of this date are listed from 2026-11-28 to 2026-12-05
 ARRIVAL = "2026-12-05"
-
-
-class MovableClock:
-    """A clock the test moves forward by hand."""
-
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
-
-    def advance(self, **delta: float) -> None:
-        self.instant += timedelta(**delta)
 
 
 def settings_for(
@@ -223,3 +211,7 @@ class World:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def results(report: DispatchReport) -> list[tuple[int, Result]]:
+    return [(d.item_id, d.result) for d in report.deliveries]

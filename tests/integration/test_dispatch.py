@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from integration.dispatch_world import (
     SessionKeepingServer,
     World,
     address_of,
+    results,
 )
 from mail_server import MailServer
 from reminders import service
@@ -36,19 +36,6 @@ from reminders.mailer import TransientFailure
 from reminders.queue import Status
 from reminders.store import Database
 from reminders.tokens import LinkSigner, Purpose
-
-
-@pytest.fixture
-def world(database_url: str, mail_server: MailServer) -> Iterator[World]:
-    world = World(database_url, mail_server)
-    try:
-        yield world
-    finally:
-        world.dispose()
-
-
-def results(report: DispatchReport) -> list[tuple[int, Result]]:
-    return [(d.item_id, d.result) for d in report.deliveries]
 
 
 def recipients_of(world: World) -> list[str]:

@@ -12,33 +12,19 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
-from integration.dispatch_world import START, World, address_of
-from mail_server import MailServer
+from integration.dispatch_world import START, World, address_of, results
 from reminders.consent import ConsentReason
-from reminders.delivery import Delivery, DispatchReport, Result
+from reminders.delivery import Delivery, Result
 from reminders.dispatch import mark_sent
 from reminders.queue import Status
 from reminders.service import consent_of
 
 RETRY_AFTER = timedelta(seconds=60)
-
-
-@pytest.fixture
-def world(database_url: str, mail_server: MailServer) -> Iterator[World]:
-    world = World(database_url, mail_server)
-    try:
-        yield world
-    finally:
-        world.dispose()
-
-
-def results(report: DispatchReport) -> list[tuple[int, Result]]:
-    return [(d.item_id, d.result) for d in report.deliveries]
 
 
 def outcomes(world: World, item_id: int) -> list[tuple[str | None, int | None]]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from factories import booking, day
+from factories import MovableClock, booking, day
 from reminders import service
 from reminders.bookings import BookingStatus, Contact
 from reminders.clock import FixedClock
@@ -34,19 +34,6 @@ def settings_with(**agency_overrides: Any) -> Settings:
     }
     agency.update(agency_overrides)
     return Settings(agency=[agency], templates={"dir": str(TEMPLATES)})
-
-
-class MovableClock:
-    """A clock the test moves forward by hand."""
-
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
-
-    def advance(self, **delta: float) -> None:
-        self.instant += timedelta(**delta)
 
 
 class World:
