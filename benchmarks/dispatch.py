@@ -35,7 +35,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy import event
 
-from reminders import service
+from reminders import registry, service
 from reminders.bookings import Booking, BookingStatus, Contact
 from reminders.clock import FixedClock
 from reminders.config import Settings
@@ -116,6 +116,7 @@ def make_template(folder: Path, emails: int) -> Path:
     ]
     with database.transaction() as store:
         store.upsert_contacts(contacts)
+        registry.apply_import_flags(store, contacts, NOW)
         store.upsert_bookings(bookings)
     configured = settings(f"sqlite:///{path}", "maildir", 1, folder)
     report = service.plan_agency(database, configured, configured.agency[0], today=PLAN_DAY)

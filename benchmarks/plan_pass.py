@@ -88,7 +88,7 @@ BOOKING_COLUMNS = (
     "ref, agency, contact_id, property, status, option_expires_on, balance_due_on, "
     "balance_outstanding_minor, currency, arrival_on, departure_on, updated_at"
 )
-CONTACT_COLUMNS = "ref, agency, name, email, locale, email_confirmed, email_opt_out, updated_at"
+CONTACT_COLUMNS = "ref, agency, name, email, locale, updated_at"
 ITEM_COLUMNS = (
     "agency, kind, booking_id, anchor_on, visible_from, visible_until, status, reason, "
     "locale, subject, body_text, body_html, edited, rendered_at, created_at, updated_at"
@@ -229,10 +229,10 @@ class Backend:
 def bare_insert_contacts(backend: Backend, contacts: Sequence[Contact]) -> None:
     v = backend.value
     rows = [
-        (c.ref, c.agency, c.name, c.email, c.locale, c.email_confirmed, c.email_opt_out, v(NOW))
+        (c.ref, c.agency, c.name, c.email, c.locale, v(NOW))
         for c in contacts
     ]
-    marks = ", ".join([backend.mark] * 8)
+    marks = ", ".join([backend.mark] * 6)
     with backend.raw() as raw:
         cursor = raw.cursor()
         for chunk in chunks(rows):

@@ -25,6 +25,7 @@ class Contact:
     name: str
     email: str | None
     locale: str | None
+    #: the contacts file's consent flags: applied to the registry as `import` events
     email_confirmed: bool = False
     email_opt_out: bool = False
 

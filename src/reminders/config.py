@@ -91,6 +91,8 @@ class WebSettings(_Section):
 
 class ConsentSettings(_Section):
     reconfirm_after_days: int = Field(default=730, ge=1)
+    #: days the link of a confirmation email works (mail may sit in a junk folder)
+    confirmation_valid_days: int = Field(default=30, ge=1)
 
 
 class DaemonSettings(_Section):

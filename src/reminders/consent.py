@@ -1,11 +1,40 @@
-"""Consent: whether a contact may be written to, and if not, why.
+"""Consent: one registry entry per email address, and the rules that change it (pure).
 
-This stage reads the contact's own columns (`email_confirmed`, `email_opt_out`);
-the per-address registry replaces `reason_for` without its callers changing.
+Consent belongs to the normalised address, not to the contact: every contact that
+uses an address shares its state. The state is derived from a few facts kept per
+address, at a given instant:
+
+- opted out (by whom: the *source*) → `opted_out`;
+- confirmed (double opt-in) within `reconfirm_after_days` → `ok`;
+- a confirmation email sent after the last confirmation → `confirmation_pending`;
+- confirmed, but longer ago than that → `inactive` (must confirm again);
+- otherwise → `unconfirmed`.
+
+Every change is asked for by someone (a *source*: `agent` = staff, `contact`, `system`,
+`import`); `decide` says whether that source may make it, in one table:
+
+- opt_out: anyone, at any time.
+- opt_in: staff lift an opt-out made by staff or by an import; an import lifts only
+  an import's opt-out; a contact's or the system's opt-out is lifted only by the
+  contact's own confirmation; the contact and the system never "opt in".
+- confirm: the contact, through the link (it lifts any opt-out, theirs included); an
+  import's `email_confirmed` flag, once, lifting no opt-out; never staff nor the system.
+- send_confirmation: staff once per address, never to an address the contact opted
+  out of; the contact from the web page, not twice within ten minutes.
+
+An import may lift only an opt-out an import made: a contacts file re-imported every
+day must not undo what staff recorded on the phone. Its `email_confirmed` flag counts
+once, when the registry knows no confirmation yet, so re-importing the same file does
+not keep an address active for ever.
+
+An opt-out keeps its strongest source: a contact's or the system's opt-out is not
+weakened into an agent's one by a later agent opt-out.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
@@ -14,7 +43,7 @@ from .errors import InvalidAddress
 
 
 class ConsentReason(StrEnum):
-    OK = "ok"  #: confirmed and not opted out: may be sent
+    OK = "ok"  #: confirmed recently enough and not opted out: may be sent
     NO_ADDRESS = "no_address"  #: the contact has no email address
     UNCONFIRMED = "unconfirmed"  #: never confirmed (double opt-in not done)
     CONFIRMATION_PENDING = "confirmation_pending"  #: confirmation email sent, not clicked yet
@@ -22,23 +51,206 @@ class ConsentReason(StrEnum):
     INACTIVE = "inactive"  #: no confirmed activity for too long: must confirm again
 
 
-def reason_for(*, address: str | None, confirmed: bool, opted_out: bool) -> ConsentReason:
-    """Tell whether an address may be written to (`OK`) or why not."""
-    if not address:
+class Source(StrEnum):
+    """Who asks for a change (and, for an opt-out, whose it is)."""
+
+    AGENT = "agent"  #: staff recorded it (phone call, paper form, ...)
+    CONTACT = "contact"  #: the contact, through a link or a page
+    SYSTEM = "system"  #: a hard bounce or a complaint
+    IMPORT = "import"  #: a CSV import of contacts
+
+
+class Action(StrEnum):
+    OPT_OUT = "opt_out"  #: do not write to this address
+    OPT_IN = "opt_in"  #: lift an opt-out
+    CONFIRM = "confirm"  #: the double opt-in is done (the contact clicked the link)
+    SEND_CONFIRMATION = "send_confirmation"  #: a confirmation email goes out
+
+
+#: Sources whose opt-out only the contact's own confirmation lifts.
+STRONG_SOURCES = frozenset({Source.CONTACT, Source.SYSTEM})
+#: A contact may ask for a new confirmation email at most this often.
+CONTACT_RESEND_INTERVAL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddressConsent:
+    """The facts the registry keeps about one address."""
+
+    address: str
+    opted_out_by: Source | None = None
+    opted_out_at: datetime | None = None
+    #: the last confirmed activity (the contact's click, or a confirmed import)
+    confirmed_at: datetime | None = None
+    #: the last confirmation email sent, by anyone
+    confirmation_sent_at: datetime | None = None
+    #: when staff sent their one confirmation email
+    staff_confirmation_sent_at: datetime | None = None
+
+
+def state_of(
+    record: AddressConsent | None, now: datetime, reconfirm_after: timedelta
+) -> ConsentReason:
+    """Tell whether the address may be written to at `now` (`OK`) or why not."""
+    if record is None:
         return ConsentReason.NO_ADDRESS
-    if opted_out:
+    if record.opted_out_by is not None:
         return ConsentReason.OPTED_OUT
-    if not confirmed:
-        return ConsentReason.UNCONFIRMED
-    return ConsentReason.OK
+    confirmed = record.confirmed_at
+    if confirmed is not None and confirmed >= now - reconfirm_after:
+        return ConsentReason.OK
+    sent = record.confirmation_sent_at
+    if sent is not None and (confirmed is None or sent > confirmed):
+        return ConsentReason.CONFIRMATION_PENDING
+    if confirmed is not None:
+        return ConsentReason.INACTIVE
+    return ConsentReason.UNCONFIRMED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentEvent:
+    """One line of an address's history: append-only, never changed."""
+
+    address: str
+    action: Action
+    source: Source
+    #: how it came: phone, email link, web form, one-click, bounce, smtp, csv import, ...
+    method: str
+    #: who did it: a staff member's name, "contact", "dispatcher", ...
+    actor: str
+    #: when it happened (staff may give a past instant) and when it was written down
+    occurred_at: datetime
+    recorded_at: datetime
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What a request does: the new record, or why it is refused."""
+
+    allowed: bool
+    record: AddressConsent
+    #: a request that is allowed but changes nothing (already opted out, ...)
+    changes: bool = True
+    #: why it is refused, and what to do instead (None when allowed)
+    refusal: str | None = None
+
+
+def decide(record: AddressConsent, action: Action, source: Source, at: datetime) -> Decision:
+    """Apply the rules of the module's table to one request made by `source` at `at`."""
+    match action:
+        case Action.OPT_OUT:
+            return _opt_out(record, source, at)
+        case Action.OPT_IN:
+            return _opt_in(record, source)
+        case Action.CONFIRM:
+            return _confirm(record, source, at)
+        case Action.SEND_CONFIRMATION:
+            return _send_confirmation(record, source, at)
+    raise ValueError(f"unknown action {action!r}")  # pragma: no cover
+
+
+def _refused(record: AddressConsent, why: str) -> Decision:
+    return Decision(allowed=False, record=record, changes=False, refusal=why)
+
+
+def _opt_out(record: AddressConsent, source: Source, at: datetime) -> Decision:
+    current = record.opted_out_by
+    if current is not None and (current in STRONG_SOURCES and source not in STRONG_SOURCES):
+        # Recorded in the history, but a contact's (or bounce's) opt-out stays theirs.
+        return Decision(allowed=True, record=record, changes=False)
+    if current is not None and current == source:
+        return Decision(allowed=True, record=record, changes=False)
+    return Decision(allowed=True, record=replace(record, opted_out_by=source, opted_out_at=at))
+
+
+def _opt_in(record: AddressConsent, source: Source) -> Decision:
+    current = record.opted_out_by
+    if source not in (Source.AGENT, Source.IMPORT):
+        how = (
+            "the contact opts back in by confirming through the link of a confirmation email"
+            if source is Source.CONTACT
+            else "a bounce or complaint never opts an address in"
+        )
+        return _refused(record, f"{source} cannot opt an address in: {how}")
+    if current is None:
+        return Decision(allowed=True, record=record, changes=False)
+    if source is Source.IMPORT and current is Source.AGENT:
+        return _refused(
+            record,
+            f"{record.address} was opted out by staff: an import does not lift it "
+            "('reminders consent opt-in' does)",
+        )
+    if current in STRONG_SOURCES:
+        who = (
+            "the contact unsubscribed"
+            if current is Source.CONTACT
+            else ("the mail system reported it (bounce or complaint)")
+        )
+        return _refused(
+            record,
+            f"{record.address} was opted out by {current} ({who}): only the contact's own "
+            "confirmation lifts it (the contact can ask for a confirmation email from the "
+            "unsubscribe page)",
+        )
+    return Decision(allowed=True, record=replace(record, opted_out_by=None, opted_out_at=None))
+
+
+def _confirm(record: AddressConsent, source: Source, at: datetime) -> Decision:
+    if source is Source.CONTACT:
+        # The contact's own confirmation: it also lifts any opt-out, theirs included.
+        return Decision(
+            allowed=True,
+            record=replace(record, confirmed_at=at, opted_out_by=None, opted_out_at=None),
+        )
+    if source is Source.IMPORT:
+        if record.confirmed_at is not None:
+            return Decision(allowed=True, record=record, changes=False)
+        return Decision(allowed=True, record=replace(record, confirmed_at=at))
+    return _refused(
+        record,
+        f"{source} cannot confirm an address: the contact confirms through the link of a "
+        "confirmation email ('reminders consent send-confirmation')",
+    )
+
+
+def _send_confirmation(record: AddressConsent, source: Source, at: datetime) -> Decision:
+    if source is Source.AGENT:
+        if record.staff_confirmation_sent_at is not None:
+            return _refused(
+                record,
+                f"staff already sent the confirmation email to {record.address} on "
+                f"{record.staff_confirmation_sent_at.date().isoformat()}: it is sent once per "
+                "address; the contact can ask for a new one from the page of its link",
+            )
+        if record.opted_out_by is Source.CONTACT:
+            return _refused(
+                record,
+                f"{record.address} unsubscribed: no email is sent to it, a confirmation "
+                "included; the contact can ask for one from the unsubscribe page",
+            )
+        return Decision(
+            allowed=True,
+            record=replace(record, confirmation_sent_at=at, staff_confirmation_sent_at=at),
+        )
+    if source is Source.CONTACT:
+        last = record.confirmation_sent_at
+        if last is not None and at - last < CONTACT_RESEND_INTERVAL:
+            return _refused(
+                record,
+                "a confirmation email was sent a few minutes ago: look for it (and in the "
+                "junk folder) before asking again",
+            )
+        return Decision(allowed=True, record=replace(record, confirmation_sent_at=at))
+    return _refused(record, f"{source} does not send confirmation emails")
 
 
 def normalise_address(address: str) -> str:
-    """Return the form an address is known by: how it is compared, signed and sent.
+    """Return the form an address is known by: how it is compared, signed and stored.
 
     The local part is kept as written (Unicode NFC: `+tags` and dots are the
     owner's business); the domain is lower-cased and in its ASCII (IDNA) form.
-    Two spellings that differ only in letter case compare equal with `same_address`.
+    Two spellings that differ only in letter case are one entry (`address_key`).
     """
     try:
         valid = validate_email(address, check_deliverability=False, allow_smtputf8=True)
@@ -47,6 +259,11 @@ def normalise_address(address: str) -> str:
     return f"{valid.local_part}@{valid.ascii_domain}"
 
 
+def address_key(address: str) -> str:
+    """Return the key an address is looked up by: normalised, then case-folded."""
+    return normalise_address(address).casefold()
+
+
 def same_address(a: str, b: str) -> bool:
-    """Tell whether two normalised addresses are the same mailbox (case-insensitive)."""
+    """Tell whether two addresses are the same registry entry (case-insensitive)."""
     return a.casefold() == b.casefold()

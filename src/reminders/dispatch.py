@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from . import service
+from . import registry, service
 from .clock import local_today
 from .config import AgencySettings, Settings
-from .consent import ConsentReason
+from .consent import Action, ConsentReason, Source
 from .delivery import (
     Delivery,
     DispatchReport,
@@ -137,7 +137,10 @@ class Dispatcher:
                 with self._database.transaction() as store:
                     for item_id in store.pending_ids(agency.code, kind.name, listed_on=today):
                         item = store.item(item_id)
-                        if item.status is Status.PENDING and consent_of(item) is ConsentReason.OK:
+                        if (
+                            item.status is Status.PENDING
+                            and consent_of(item, self._now(), self._settings) is ConsentReason.OK
+                        ):
                             store.approve(item_id, AUTO_SEND)
                             approved += 1
         return approved
@@ -262,7 +265,7 @@ class Dispatcher:
                 return Delivery(item_id=item_id, result=Result.REFUSED, detail=str(error))
             if item.status not in sources:
                 return _about(item, _refusal_result(item), _refusal(item, sources))
-            if consent_of(item) is not ConsentReason.OK:
+            if consent_of(item, self._now(), self._settings) is not ConsentReason.OK:
                 return _about(item, Result.NOT_TRIED, "not tried: the batch stopped before it")
             if item.status is Status.PENDING:
                 store.approve(item_id, self._actor)
@@ -375,7 +378,7 @@ class Dispatcher:
                     f"its window ended on {item.visible_until.isoformat()}: not sent late, "
                     "it is now expired",
                 )
-            consent = consent_of(item)
+            consent = consent_of(item, self._now(), self._settings)
             if consent is not ConsentReason.OK:
                 store.hold(item.id, str(consent))
                 return _about(item, Result.HELD, f"no consent ({consent}): it stays pending")
@@ -452,11 +455,14 @@ class Dispatcher:
             )
             if isinstance(error, PermanentFailure) and (error.enhanced or "").startswith("5.1."):
                 # The mailbox does not exist: never write to it again unless it confirms.
-                store.opt_out_address(
+                registry.change(
+                    store,
                     envelope.recipient,
-                    source="system",
+                    Action.OPT_OUT,
+                    Source.SYSTEM,
                     method="smtp",
                     actor=DISPATCHER,
+                    now=self._now(),
                     detail=f"item {item.id}: {error.code} {error.reply}",
                 )
                 detail = f"{detail} (the address is now opted out: source system)"

@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
 from email_validator import EmailNotValidError, validate_email
 
+from . import registry
 from .bookings import Booking, BookingStatus, Contact
 from .errors import ImportFileError
 from .store import Database, UpsertCounts
@@ -70,6 +71,8 @@ class ImportReport:
     updated: int
     unchanged: int
     skipped: list[Problem]
+    #: consent flags recorded in the registry as `import` events
+    consent_changes: int = 0
 
 
 class _Row:
@@ -362,7 +365,7 @@ def import_file(
                 "fix them, or pass --skip-invalid to import the valid rows"
             )
             raise ImportFileError("\n".join(lines))
-        created = updated = unchanged = 0
+        created = updated = unchanged = consent_changes = 0
         values = [v for _, v in parsed.values]
         for start in range(0, len(values), _CHUNK):
             chunk = values[start : start + _CHUNK]
@@ -373,6 +376,12 @@ def import_file(
             )
             created, updated = created + counts.created, updated + counts.updated
             unchanged += counts.unchanged
+            if entity is Entity.CONTACTS:
+                consent_changes += registry.apply_import_flags(
+                    store,
+                    chunk,  # type: ignore[arg-type]
+                    database.clock.now(),
+                )
             if on_progress:
                 on_progress(start + len(chunk), len(values))
     return ImportReport(
@@ -382,4 +391,5 @@ def import_file(
         updated=updated,
         unchanged=unchanged,
         skipped=parsed.problems,
+        consent_changes=consent_changes,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from .consent import AddressConsent
 from .errors import TransitionError
 
 
@@ -103,6 +104,5 @@ class QueueItem:
     message_id: str | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
-    #: consent inputs of the contact, for `consent.reason_for`
-    email_confirmed: bool = False
-    email_opt_out: bool = False
+    #: the registry's entry for the contact's address (None: no address)
+    consent: AddressConsent | None = None

@@ -35,6 +35,25 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class AddressRow(Base):
+    """The consent registry: one row per email address, shared by its contacts."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    #: normalised (domain lower-cased, IDNA), as first seen
+    address: Mapped[str] = mapped_column(String(320))
+    #: the normalised address case-folded: how two spellings are found to be one
+    address_key: Mapped[str] = mapped_column(String(320), unique=True)
+    #: agent, contact, system or import; None when not opted out
+    opted_out_by: Mapped[str | None] = mapped_column(String(20))
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    staff_confirmation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ContactRow(Base):
     __tablename__ = "contacts"
 
@@ -42,11 +61,28 @@ class ContactRow(Base):
     ref: Mapped[str] = mapped_column(String(100), unique=True)
     agency: Mapped[str] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(200))
+    #: the address as written in the contacts file
     email: Mapped[str | None] = mapped_column(String(320))
+    #: its entry in the consent registry (None: no address)
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"), index=True)
     locale: Mapped[str | None] = mapped_column(String(20))
-    email_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
-    email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConfirmationRow(Base):
+    """A confirmation link sent: only a hash of its secret part is kept."""
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id"), index=True)
+    #: SHA-256 of the random nonce the link carries
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: agent or contact: who had it sent
+    requested_by: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class BookingRow(Base):
@@ -163,11 +199,17 @@ class ConsentEventRow(Base):
     """Append-only history of consent changes, per normalised address."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (Index("ix_consent_events_address_id", "address", "id"),)
+    __table_args__ = (
+        Index("ix_consent_events_address_id", "address", "id"),
+        Index("ix_consent_events_registry_id_id", "registry_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    #: the normalised address, as the registry knows it
     address: Mapped[str] = mapped_column(String(320))
-    #: opt_out, opt_in, confirm, confirmation_sent, ...
+    #: its entry in the registry
+    registry_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"))
+    #: opt_out, opt_in, confirm, send_confirmation
     action: Mapped[str] = mapped_column(String(40))
     #: agent, contact, system, import
     source: Mapped[str] = mapped_column(String(20))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from .bookings import Booking, BookingStatus, Contact
 from .clock import Clock, local_today
 from .config import AgencySettings, Settings
-from .consent import ConsentReason, reason_for
+from .consent import ConsentReason, state_of
 from .errors import TemplateError
 from .kinds import Kind
 from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
@@ -211,9 +211,12 @@ def email_context(
     }
 
 
-def consent_of(item: QueueItem) -> ConsentReason:
-    """Tell whether the item's contact may be written to now, or why not."""
-    return reason_for(address=item.to, confirmed=item.email_confirmed, opted_out=item.email_opt_out)
+def consent_of(item: QueueItem, now: datetime, settings: Settings) -> ConsentReason:
+    """Tell whether the item's contact may be written to at `now`, or why not."""
+    if not item.to or item.consent is None:
+        return ConsentReason.NO_ADDRESS
+    reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
+    return state_of(item.consent, now, reconfirm)
 
 
 def discard(database: Database, item_ids: list[int]) -> list[QueueItem]:
@@ -238,7 +241,8 @@ def today_summary(database: Database, settings: Settings) -> list[dict[str, Any]
             items = store.items(agency=agency.code, statuses=[Status.PENDING])
             for kind in agency.enabled_kinds():
                 mine = [i for i in items if i.kind == kind.name]
-                ready = sum(1 for i in mine if consent_of(i) is ConsentReason.OK)
+                now = database.clock.now()
+                ready = sum(1 for i in mine if consent_of(i, now, settings) is ConsentReason.OK)
                 summary.append(
                     {
                         "agency": agency.code,

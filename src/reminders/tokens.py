@@ -19,6 +19,7 @@ from .errors import ReminderError
 
 class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"  #: the List-Unsubscribe link and the page behind it
+    CONFIRM = "confirm"  #: the link of a confirmation email (double opt-in)
 
 
 class InvalidLink(ReminderError):
@@ -57,18 +58,28 @@ class LinkSigner:
 
     def sign(self, purpose: Purpose, address: str) -> str:
         """Return a URL-safe token naming `address`, valid for `purpose` only."""
-        token: str = self._serializer(purpose).dumps({"a": address})
+        return self.sign_payload(purpose, {"a": address})
+
+    def sign_payload(self, purpose: Purpose, payload: dict[str, str]) -> str:
+        """Return a URL-safe token carrying `payload`, valid for `purpose` only."""
+        token: str = self._serializer(purpose).dumps(payload)
         return token
 
     def address(self, purpose: Purpose, token: str, max_age: timedelta) -> str:
         """Return the address `token` names, or raise `InvalidLink` / `ExpiredLink`."""
+        address = self.payload(purpose, token, max_age).get("a")
+        if not isinstance(address, str):
+            raise InvalidLink()
+        return address
+
+    def payload(self, purpose: Purpose, token: str, max_age: timedelta) -> dict[str, object]:
+        """Return what `token` carries, or raise `InvalidLink` / `ExpiredLink`."""
         try:
             payload = self._serializer(purpose).loads(token, max_age=int(max_age.total_seconds()))
         except SignatureExpired:
             raise ExpiredLink() from None
         except BadSignature:
             raise InvalidLink() from None
-        address = payload.get("a") if isinstance(payload, dict) else None
-        if not isinstance(address, str):
+        if not isinstance(payload, dict):
             raise InvalidLink()
-        return address
+        return payload

@@ -15,14 +15,14 @@ from sqlalchemy import Engine, select
 
 from factories import MovableClock, booking, day
 from mail_server import MailServer
-from reminders import service
+from reminders import registry, service
 from reminders.bookings import Contact
 from reminders.config import AgencySettings, Settings
 from reminders.database import create_engine
 from reminders.delivery import DispatchReport, Result
 from reminders.dispatch import Dispatcher, mailer_for
 from reminders.queue import QueueItem
-from reminders.schema import ConsentEventRow, ContactRow
+from reminders.schema import AddressRow, ConsentEventRow, ContactRow
 from reminders.store import Database
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
@@ -142,20 +142,21 @@ class World:
         confirmed: bool = True,
         opted_out: bool = False,
     ) -> None:
-        with self.database.transaction() as store:
-            store.upsert_contacts(
-                [
-                    Contact(
-                        ref=ref,
-                        agency="annecy",
-                        name=name,
-                        email=email,
-                        locale="fr",
-                        email_confirmed=confirmed,
-                        email_opt_out=opted_out,
-                    )
-                ]
+        contacts = [
+            Contact(
+                ref=ref,
+                agency="annecy",
+                name=name,
+                email=email,
+                locale="fr",
+                email_confirmed=confirmed,
+                email_opt_out=opted_out,
             )
+        ]
+        with self.database.transaction() as store:
+            store.upsert_contacts(contacts)
+            # As `reminders import contacts` does: the flags go to the consent registry.
+            registry.apply_import_flags(store, contacts, self.clock.now())
 
     def booking(self, ref: str, contact_ref: str, **overrides: Any) -> None:
         overrides.setdefault("arrival_on", day(ARRIVAL))
@@ -192,9 +193,13 @@ class World:
                 store.approve(item_id, "staff")
 
     def opted_out_refs(self) -> set[str]:
-        """Return the refs of contacts whose email_opt_out is set."""
+        """Return the refs of contacts whose address the registry has opted out."""
         with self.engine.connect() as connection:
-            query = select(ContactRow.ref).where(ContactRow.email_opt_out.is_(True))
+            query = (
+                select(ContactRow.ref)
+                .join(AddressRow, AddressRow.id == ContactRow.address_id)
+                .where(AddressRow.opted_out_by.is_not(None))
+            )
             return set(connection.scalars(query))
 
     def consent_events(self) -> list[dict[str, Any]]:

@@ -70,8 +70,6 @@ def _insert_booking(engine: Engine) -> int:
                 name="Camille Martin",
                 email="camille@example.com",
                 locale="fr",
-                email_confirmed=True,
-                email_opt_out=False,
                 updated_at=AT,
             )
             .returning(contacts.c.id)

@@ -133,7 +133,12 @@ def test_a_batch_reuses_one_connection_and_every_message_has_its_own_id(
     ("now", "reason"),
     [
         pytest.param({"opted_out": True}, "opted_out", id="opted-out"),
-        pytest.param({"confirmed": False}, "unconfirmed", id="unconfirmed"),
+        # A confirmation stays with its address: a contact moving to a new one is unconfirmed.
+        pytest.param(
+            {"email": "new.address@example.com", "confirmed": False},
+            "unconfirmed",
+            id="moved-to-an-unconfirmed-address",
+        ),
         pytest.param({"email": None}, "no_address", id="no-address"),
     ],
 )

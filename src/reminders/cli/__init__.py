@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 
-from . import admin, delivery, operations, review
+from . import admin, consent, delivery, operations, review, web
 from .app import App, cli
 
-__all__ = ["App", "admin", "cli", "delivery", "main", "operations", "review"]
+__all__ = ["App", "admin", "cli", "consent", "delivery", "main", "operations", "review", "web"]
 
 
 def _config_after_command(context: click.Context, _param: click.Parameter, value: Any) -> None:

@@ -102,4 +102,9 @@ def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> Non
         f"{entity}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged"
         + (f", {len(report.skipped)} invalid rows skipped" if report.skipped else "")
+        + (
+            f"; {report.consent_changes} consent flags recorded in the registry"
+            if report.consent_changes
+            else ""
+        )
     )

@@ -70,7 +70,8 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
     )
     with app.database.transaction() as store:
         items = store.items(agency=agency, kind=kind, statuses=[Status.PENDING, Status.APPROVED])
-    ready = sum(1 for i in items if service.consent_of(i) is ConsentReason.OK)
+    now = app.clock.now()
+    ready = sum(1 for i in items if service.consent_of(i, now, settings) is ConsentReason.OK)
     blocked = len(items) - ready
     without = f" ({blocked} without consent stay pending)" if blocked else ""
     if not ready:

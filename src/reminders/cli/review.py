@@ -70,8 +70,11 @@ def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: 
     statuses = None if status == "all" else [Status(status)]
     with app.database.transaction() as store:
         items = store.items(agency=agency, kind=kind, statuses=statuses)
+    now = app.clock.now()
     objects = [
-        views.item_object(i, service.consent_of(i), views.tab_label(settings, i.agency, i.kind))
+        views.item_object(
+            i, service.consent_of(i, now, settings), views.tab_label(settings, i.agency, i.kind)
+        )
         for i in items
     ]
     if as_json:
@@ -129,7 +132,7 @@ def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
         item = store.item(item_id)
         deliveries = store.deliveries(item_id)
     settings = app.settings
-    consent = service.consent_of(item)
+    consent = service.consent_of(item, app.clock.now(), settings)
     sender, reply_to = "-", None
     try:
         agency = settings.agency_by_code(item.agency)

@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, or_, select, update
 
 from ..errors import TransitionError
 from ..queue import QueueItem, Status, check_transition, sources_of
-from ..schema import ConsentEventRow, ContactRow, DeliveryRow, ItemRow
+from ..schema import DeliveryRow, ItemRow
 from ._queue import QueueStore
 from ._rows import aware_or_none, item_from, item_query, rowcount
 
@@ -294,27 +294,3 @@ class DeliveryStore(QueueStore):
             }
             for row in self._db.scalars(query)
         ]
-
-    def opt_out_address(
-        self, address: str, *, source: str, method: str, actor: str, detail: str | None
-    ) -> int:
-        """Record an opt-out of `address` and apply it to every contact using it."""
-        now = self._now()
-        self._connection.execute(
-            insert(ConsentEventRow).values(
-                address=address,
-                action="opt_out",
-                source=source,
-                method=method,
-                actor=actor,
-                detail=detail,
-                occurred_at=now,
-                recorded_at=now,
-            )
-        )
-        result = self._connection.execute(
-            update(ContactRow)
-            .where(func.lower(ContactRow.email) == address.lower())
-            .values(email_opt_out=True, updated_at=now)
-        )
-        return rowcount(result)

@@ -11,12 +11,13 @@ from sqlalchemy import (
 )
 
 from ..bookings import Booking, Contact
+from ..consent import address_key, normalise_address
 from ..schema import BookingRow, ContactRow
-from ._base import StoreBase
+from ._consent import ConsentStore
 from ._rows import UpsertCounts, chunks, minor_units
 
 
-class RecordStore(StoreBase):
+class RecordStore(ConsentStore):
     """Contacts and bookings."""
 
     def existing_contact_refs(self, refs: Iterable[str]) -> set[str]:
@@ -30,15 +31,15 @@ class RecordStore(StoreBase):
     def upsert_contacts(self, contacts: Sequence[Contact]) -> UpsertCounts:
         """Insert new contacts and update known ones, matched by `ref`."""
         now = self._now()
+        entries = self.address_ids(normalise_address(c.email) for c in contacts if c.email)
         rows = [
             {
                 "ref": c.ref,
                 "agency": c.agency,
                 "name": c.name,
                 "email": c.email,
+                "address_id": entries[address_key(c.email)] if c.email else None,
                 "locale": c.locale,
-                "email_confirmed": c.email_confirmed,
-                "email_opt_out": c.email_opt_out,
                 "updated_at": now,
             }
             for c in contacts

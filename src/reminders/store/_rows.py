@@ -20,10 +20,11 @@ from sqlalchemy import (
 )
 
 from ..bookings import Booking, BookingStatus, Contact
+from ..consent import AddressConsent, Source
 from ..kinds import Eligibility
 from ..planning import DateRange
 from ..queue import QueueItem, Rendered, Status
-from ..schema import BookingRow, ContactRow, ItemRow
+from ..schema import AddressRow, BookingRow, ContactRow, ItemRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,11 +83,11 @@ def item_query() -> Any:
             ContactRow.ref.label("contact_ref"),
             ContactRow.name.label("contact_name"),
             ContactRow.email,
-            ContactRow.email_confirmed,
-            ContactRow.email_opt_out,
+            AddressRow,
         )
         .join(BookingRow, BookingRow.id == ItemRow.booking_id)
         .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+        .outerjoin(AddressRow, AddressRow.id == ContactRow.address_id)
     )
 
 
@@ -118,8 +119,18 @@ def item_from(row: Row[Any]) -> QueueItem:
         message_id=item.message_id,
         sent_at=aware_or_none(item.sent_at),
         last_error=item.last_error,
-        email_confirmed=row.email_confirmed,
-        email_opt_out=row.email_opt_out,
+        consent=consent_from(row.AddressRow) if row.AddressRow is not None else None,
+    )
+
+
+def consent_from(row: AddressRow) -> AddressConsent:
+    return AddressConsent(
+        address=row.address,
+        opted_out_by=Source(row.opted_out_by) if row.opted_out_by else None,
+        opted_out_at=aware_or_none(row.opted_out_at),
+        confirmed_at=aware_or_none(row.confirmed_at),
+        confirmation_sent_at=aware_or_none(row.confirmation_sent_at),
+        staff_confirmation_sent_at=aware_or_none(row.staff_confirmation_sent_at),
     )
 
 
@@ -146,8 +157,6 @@ def contact_from(row: ContactRow) -> Contact:
         name=row.name,
         email=row.email,
         locale=row.locale,
-        email_confirmed=row.email_confirmed,
-        email_opt_out=row.email_opt_out,
     )
 
 

@@ -1,0 +1,3 @@
+"""`reminders web`: the pages contacts reach from the links in emails."""
+
+from __future__ import annotations

@@ -1,0 +1,427 @@
+"""The consent registry's service: record changes by the rules, confirmation emails, reports.
+
+Every change goes through `change`, which applies `consent.decide` to the entry under
+a row lock and appends the event to the history when something changed. Staff (CLI),
+contacts (web pages), the dispatcher and the bounce reader (system) and the CSV import
+all come through here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .bookings import Contact
+from .config import AgencySettings, Settings
+from .consent import (
+    Action,
+    AddressConsent,
+    ConsentEvent,
+    ConsentReason,
+    Decision,
+    Source,
+    decide,
+    normalise_address,
+    state_of,
+)
+from .errors import NotFoundError, ReminderError, UsageError
+from .mailer import Mailer
+from .messages import Draft, build, mailbox, new_message_id, parse_mailbox
+from .store import Database, Store
+from .templates import Renderer, language_of
+from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
+
+#: The template folder of the confirmation email.
+CONFIRMATION_TEMPLATE = "confirmation"
+
+
+class ConsentRefused(ReminderError):
+    """The consent rules refuse this change: see 'reminders consent status ADDRESS'."""
+
+
+class UsedLink(InvalidLink):
+    """This confirmation link was already used."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddressStatus:
+    """Where an address stands, and why."""
+
+    address: str
+    consent: ConsentReason
+    record: AddressConsent
+    history: list[ConsentEvent]
+    #: (name, agency) of the contacts using it
+    contacts: list[tuple[str, str]]
+
+
+def change(
+    store: Store,
+    address: str,
+    action: Action,
+    source: Source,
+    *,
+    method: str,
+    actor: str,
+    now: datetime,
+    occurred_at: datetime | None = None,
+    detail: str | None = None,
+) -> Decision:
+    """Apply one request to the address's entry; raise `ConsentRefused` if the rules say no.
+
+    The entry is created when unknown (staff may record an opt-out before the
+    contact is imported). `occurred_at` is when it happened (default `now`).
+    """
+    normal = normalise_address(address)
+    entry = store.lock_consent_entry(normal)
+    if entry is None:
+        store.address_ids([normal])
+        entry = store.lock_consent_entry(normal)
+        assert entry is not None
+    entry_id, record = entry
+    when = occurred_at or now
+    decision = decide(record, action, source, when)
+    if not decision.allowed:
+        raise ConsentRefused(decision.refusal)
+    if decision.changes:
+        event = ConsentEvent(
+            address=record.address,
+            action=action,
+            source=source,
+            method=method,
+            actor=actor,
+            occurred_at=when,
+            recorded_at=now,
+            detail=detail,
+        )
+        store.record_consent(entry_id, decision.record, event)
+    return decision
+
+
+def status(database: Database, settings: Settings, address: str) -> AddressStatus:
+    """Return the state, source, history and contacts of `address` (any letter case)."""
+    normal = normalise_address(address)
+    with database.transaction() as store:
+        entry = store.consent_entry(normal)
+        if entry is None:
+            raise NotFoundError(
+                f"{normal} is not in the registry: no contact uses it and nothing was "
+                "recorded for it (check the spelling, or import the contact)"
+            )
+        entry_id, record = entry
+        history = store.history(entry_id)
+        contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
+    reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
+    return AddressStatus(
+        address=record.address,
+        consent=state_of(record, database.clock.now(), reconfirm),
+        record=record,
+        history=history,
+        contacts=contacts,
+    )
+
+
+def record_by_staff(
+    database: Database,
+    address: str,
+    action: Action,
+    *,
+    method: str,
+    actor: str,
+    occurred_at: datetime | None = None,
+) -> Decision:
+    """Record an opt-out or opt-in staff made (possibly in the past, as on a paper form)."""
+    now = database.clock.now()
+    if occurred_at is not None and occurred_at > now:
+        raise UsageError(f"--at {occurred_at.isoformat()} is in the future: give when it happened")
+    with database.transaction() as store:
+        return change(
+            store,
+            address,
+            action,
+            Source.AGENT,
+            method=method,
+            actor=actor,
+            now=now,
+            occurred_at=occurred_at,
+        )
+
+
+def apply_import_flags(store: Store, contacts: Sequence[Contact], now: datetime) -> int:
+    """Record the consent flags of imported contacts as `import` events; return how many.
+
+    `email_confirmed` counts once per address; `email_opt_out` opts out, and its
+    absence lifts only an opt-out an import made. What the rules refuse (lifting a
+    contact's own opt-out) is left as it is.
+    """
+    changed = 0
+    for contact in contacts:
+        if not contact.email:
+            continue
+        requests = []
+        if contact.email_confirmed:
+            requests.append(Action.CONFIRM)
+        if contact.email_opt_out:
+            requests.append(Action.OPT_OUT)
+        else:
+            entry = store.consent_entry(contact.email)
+            if entry is not None and entry[1].opted_out_by is Source.IMPORT:
+                requests.append(Action.OPT_IN)
+        for action in requests:
+            try:
+                decision = change(
+                    store,
+                    contact.email,
+                    action,
+                    Source.IMPORT,
+                    method="csv import",
+                    actor="import",
+                    now=now,
+                    detail=f"contact {contact.ref}",
+                )
+            except ConsentRefused:
+                continue
+            changed += decision.changes
+    return changed
+
+
+def report(
+    database: Database,
+    *,
+    source: Source | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    prefix: str | None = None,
+) -> list[dict[str, Any]]:
+    """Return the opted-out addresses (SPEC §5 fields), filtered, by address."""
+    with database.transaction() as store:
+        rows = store.opted_out(source=source, since=since, until=until, prefix=prefix)
+    return [
+        {
+            "address": record.address,
+            "source": record.opted_out_by,
+            "method": event.method if event else None,
+            "occurred_at": record.opted_out_at,
+            "actor": event.actor if event else None,
+            "detail": event.detail if event else None,
+        }
+        for record, event in rows
+    ]
+
+
+# -- links ------------------------------------------------------------------------------
+
+
+def _nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode("ascii")).hexdigest()
+
+
+def confirmation_valid(settings: Settings) -> timedelta:
+    return timedelta(days=settings.consent.confirmation_valid_days)
+
+
+def unsubscribe_valid(settings: Settings) -> timedelta:
+    return timedelta(days=settings.web.unsubscribe_valid_days)
+
+
+def address_of_link(
+    settings: Settings,
+    signer: LinkSigner,
+    purpose: Purpose,
+    token: str,
+    *,
+    expired_ok: bool = False,
+) -> str:
+    """Return the address a link names, or raise `InvalidLink` / `ExpiredLink`.
+
+    With `expired_ok`, an authentic but expired link still names its address: a
+    contact may ask for a new confirmation email from an old link.
+    """
+    max_age = (
+        confirmation_valid(settings) if purpose is Purpose.CONFIRM else unsubscribe_valid(settings)
+    )
+    if expired_ok:
+        max_age = timedelta(days=36500)
+    payload = signer.payload(purpose, token, max_age)
+    address = payload.get("a")
+    if not isinstance(address, str):
+        raise InvalidLink()
+    return address
+
+
+def confirm(
+    database: Database, settings: Settings, signer: LinkSigner, token: str
+) -> AddressStatus:
+    """Confirm the address of a confirmation link (the contact clicked its button).
+
+    The link is signed and expires; its secret part is checked against the stored
+    hash and can be used once.
+    """
+    payload = signer.payload(Purpose.CONFIRM, token, confirmation_valid(settings))
+    address, nonce = payload.get("a"), payload.get("n")
+    if not isinstance(address, str) or not isinstance(nonce, str):
+        raise InvalidLink()
+    now = database.clock.now()
+    with database.transaction() as store:
+        known = store.confirmation(_nonce_hash(nonce))
+        entry = store.consent_entry(address)
+        if known is None or entry is None or known["entry_id"] != entry[0]:
+            raise InvalidLink()
+        if known["used_at"] is not None:
+            raise UsedLink()
+        if known["expires_at"] < now:
+            raise ExpiredLink()
+        store.use_confirmation(_nonce_hash(nonce))
+        change(
+            store,
+            address,
+            Action.CONFIRM,
+            Source.CONTACT,
+            method="email link",
+            actor="contact",
+            now=now,
+        )
+    return status(database, settings, address)
+
+
+def unsubscribe(
+    database: Database, settings: Settings, signer: LinkSigner, token: str, *, method: str
+) -> str:
+    """Opt out the address of an unsubscribe link; return it."""
+    address = address_of_link(settings, signer, Purpose.UNSUBSCRIBE, token)
+    now = database.clock.now()
+    with database.transaction() as store:
+        change(
+            store,
+            address,
+            Action.OPT_OUT,
+            Source.CONTACT,
+            method=method,
+            actor="contact",
+            now=now,
+        )
+    return address
+
+
+# -- the confirmation email ---------------------------------------------------------------
+
+
+def send_confirmation(
+    database: Database,
+    settings: Settings,
+    mailer: Mailer,
+    address: str,
+    *,
+    by: Source,
+    actor: str,
+    method: str,
+) -> str:
+    """Send the confirmation email of `address` (if the rules allow); return the address.
+
+    The rules are checked first, the email sent, then the change recorded with the
+    hash of the link's secret, so a mail server that refuses it records nothing.
+    """
+    signer = LinkSigner(settings.link_secret(), database.clock)
+    normal = normalise_address(address)
+    now = database.clock.now()
+    with database.transaction() as store:
+        entry = store.consent_entry(normal)
+        if entry is None:
+            raise NotFoundError(
+                f"{normal} is not in the registry: import the contact who uses it first"
+            )
+        entry_id, record = entry
+        decision = decide(record, Action.SEND_CONFIRMATION, by, now)
+        if not decision.allowed:
+            raise ConsentRefused(decision.refusal)
+        hints = store.contact_hints(entry_id)
+    agency, name, locale = _sender_of(settings, hints)
+    nonce = secrets.token_urlsafe(24)
+    token = signer.sign_payload(Purpose.CONFIRM, {"a": record.address, "n": nonce})
+    valid = confirmation_valid(settings)
+    renderer = Renderer(settings.agency_templates_path(agency), settings.templates_path)
+    language = renderer.language_for(CONFIRMATION_TEMPLATE, locale, agency.locale)
+    content = renderer.render(
+        CONFIRMATION_TEMPLATE,
+        language,
+        {
+            "agency": {
+                "code": agency.code,
+                "name": agency.name,
+                "email": parse_mailbox(agency.sender).address,
+            },
+            "contact": {"name": name, "email": record.address},
+            "confirm_url": f"{settings.web.base_url}/confirm/{token}",
+            "valid_days": valid.days,
+            "expires_on": (now + valid).astimezone(agency.zone).date(),
+        },
+    )
+    sender = parse_mailbox(agency.sender)
+    unsubscribe_token = signer.sign(Purpose.UNSUBSCRIBE, record.address)
+    draft = Draft(
+        sender=sender,
+        recipient=mailbox(record.address, name),
+        reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
+        language=content.locale,
+        unsubscribe_url=f"{settings.web.base_url}/unsubscribe/{unsubscribe_token}",
+        unsubscribe_mailto=parse_mailbox(agency.unsubscribe_mailto or agency.sender).address,
+    )
+    envelope = build(
+        draft,
+        now=now.astimezone(agency.zone),
+        message_id=new_message_id("confirm", sender.domain),
+    )
+    try:
+        mailer.send(envelope)
+    finally:
+        mailer.close()
+    with database.transaction() as store:
+        change(
+            store,
+            record.address,
+            Action.SEND_CONFIRMATION,
+            by,
+            method=method,
+            actor=actor,
+            now=now,
+            detail=envelope.message_id,
+        )
+        store.add_confirmation(
+            entry_id, _nonce_hash(nonce), requested_by=by, expires_at=now + valid
+        )
+    return record.address
+
+
+def _sender_of(
+    settings: Settings, hints: list[tuple[str | None, str, str]]
+) -> tuple[AgencySettings, str, str | None]:
+    """Pick the agency, name and locale a confirmation email is written for."""
+    codes = {a.code: a for a in settings.agency}
+    for locale, code, name in hints:
+        if code in codes:
+            return codes[code], name, locale
+    if not settings.agency:
+        raise UsageError("no agency configured: add an [[agency]] table (see config.example.toml)")
+    name = hints[0][2] if hints else ""
+    return settings.agency[0], name, hints[0][0] if hints else None
+
+
+def page_language(database: Database, settings: Settings, address: str) -> str:
+    """Return the language the pages about `address` are shown in (its contact's)."""
+    with database.transaction() as store:
+        entry = store.consent_entry(address)
+        hints = store.contact_hints(entry[0]) if entry else []
+    agencies = {a.code: a for a in settings.agency}
+    for locale, code, _name in hints:
+        for candidate in (locale, agencies[code].locale if code in agencies else None):
+            language = language_of(candidate)
+            if language in ("fr", "en"):
+                return language
+    return "en"

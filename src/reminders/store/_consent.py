@@ -1,0 +1,217 @@
+"""The consent registry: one row per address, its append-only history, confirmation links.
+
+The history is written here and nowhere else, by INSERT only (the database refuses
+UPDATE and DELETE on it as well). Addresses are found by their key (normalised, then
+case-folded), so contacts whose addresses differ only in letter case share one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
+from ..schema import AddressRow, ConfirmationRow, ConsentEventRow, ContactRow
+from ._base import StoreBase
+from ._rows import aware, aware_or_none, chunks, consent_from, rowcount
+
+
+class ConsentStore(StoreBase):
+    """Registry entries, their history and the confirmation links sent."""
+
+    def address_ids(self, addresses: Iterable[str]) -> dict[str, int]:
+        """Return the entry id of each normalised address, creating missing entries.
+
+        The result is keyed by address key. A concurrent creation of the same entry
+        loses quietly (ON CONFLICT DO NOTHING) and the existing id is returned.
+        """
+        wanted = {address_key(a): a for a in addresses}
+        if not wanted:
+            return {}
+        now = self._now()
+        statement = self._insert(AddressRow.__table__).on_conflict_do_nothing()
+        rows = [
+            {"address": address, "address_key": key, "updated_at": now}
+            for key, address in sorted(wanted.items())
+        ]
+        for chunk in chunks(rows, 500):
+            self._connection.execute(statement, list(chunk))
+        ids: dict[str, int] = {}
+        for chunk in chunks(sorted(wanted), 500):
+            query = select(AddressRow.address_key, AddressRow.id).where(
+                AddressRow.address_key.in_(chunk)
+            )
+            ids.update({key: id_ for key, id_ in self._connection.execute(query)})
+        return ids
+
+    def consent_entry(self, address: str) -> tuple[int, AddressConsent] | None:
+        """Return the entry of `address` (any letter case), or None if unknown."""
+        row = self._db.scalar(
+            select(AddressRow).where(AddressRow.address_key == address_key(address))
+        )
+        return None if row is None else (row.id, consent_from(row))
+
+    def lock_consent_entry(self, address: str) -> tuple[int, AddressConsent] | None:
+        """As `consent_entry`, locking the row until the transaction ends (PostgreSQL)."""
+        row = self._db.scalar(
+            select(AddressRow)
+            .where(AddressRow.address_key == address_key(address))
+            .with_for_update()
+        )
+        return None if row is None else (row.id, consent_from(row))
+
+    def record_consent(self, entry_id: int, record: AddressConsent, event: ConsentEvent) -> None:
+        """Store the entry's new facts and append the event that changed them."""
+        self._connection.execute(
+            update(AddressRow)
+            .where(AddressRow.id == entry_id)
+            .values(
+                opted_out_by=str(record.opted_out_by) if record.opted_out_by else None,
+                opted_out_at=record.opted_out_at,
+                confirmed_at=record.confirmed_at,
+                confirmation_sent_at=record.confirmation_sent_at,
+                staff_confirmation_sent_at=record.staff_confirmation_sent_at,
+                updated_at=self._now(),
+            )
+        )
+        self._connection.execute(
+            insert(ConsentEventRow).values(
+                address=event.address,
+                registry_id=entry_id,
+                action=str(event.action),
+                source=str(event.source),
+                method=event.method,
+                actor=event.actor,
+                detail=event.detail,
+                occurred_at=event.occurred_at,
+                recorded_at=event.recorded_at,
+            )
+        )
+
+    def history(self, entry_id: int) -> list[ConsentEvent]:
+        """Return the entry's events, oldest recorded first."""
+        query = (
+            select(ConsentEventRow)
+            .where(ConsentEventRow.registry_id == entry_id)
+            .order_by(ConsentEventRow.id)
+        )
+        return [
+            ConsentEvent(
+                address=row.address,
+                action=Action(row.action),
+                source=Source(row.source),
+                method=row.method,
+                actor=row.actor,
+                detail=row.detail,
+                occurred_at=aware(row.occurred_at),
+                recorded_at=aware(row.recorded_at),
+            )
+            for row in self._db.scalars(query)
+        ]
+
+    def opted_out(
+        self,
+        *,
+        source: Source | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        prefix: str | None = None,
+    ) -> list[tuple[AddressConsent, ConsentEvent | None]]:
+        """Return the opted-out entries (and the event that opted each out), by address.
+
+        `since` and `until` bound when the opt-out happened (`until` excluded);
+        `prefix` matches the start of the address, in any letter case.
+        """
+        query = select(AddressRow).where(AddressRow.opted_out_by.is_not(None))
+        if source is not None:
+            query = query.where(AddressRow.opted_out_by == str(source))
+        if since is not None:
+            query = query.where(AddressRow.opted_out_at >= since)
+        if until is not None:
+            query = query.where(AddressRow.opted_out_at < until)
+        if prefix:
+            escaped = (
+                prefix.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            )
+            query = query.where(AddressRow.address_key.like(f"{escaped}%", escape="\\"))
+        rows = list(self._db.scalars(query.order_by(AddressRow.address_key)))
+        causes = self._latest_opt_outs([row.id for row in rows])
+        return [(consent_from(row), causes.get(row.id)) for row in rows]
+
+    def _latest_opt_outs(self, entry_ids: list[int]) -> dict[int, ConsentEvent]:
+        found: dict[int, ConsentEvent] = {}
+        for chunk in chunks(entry_ids, 500):
+            query = (
+                select(ConsentEventRow)
+                .where(
+                    ConsentEventRow.registry_id.in_(chunk),
+                    ConsentEventRow.action == str(Action.OPT_OUT),
+                )
+                .order_by(ConsentEventRow.id)
+            )
+            for row in self._db.scalars(query):
+                assert row.registry_id is not None
+                found[row.registry_id] = ConsentEvent(
+                    address=row.address,
+                    action=Action(row.action),
+                    source=Source(row.source),
+                    method=row.method,
+                    actor=row.actor,
+                    detail=row.detail,
+                    occurred_at=aware(row.occurred_at),
+                    recorded_at=aware(row.recorded_at),
+                )
+        return found
+
+    def contact_hints(self, entry_id: int) -> list[tuple[str | None, str, str]]:
+        """Return (locale, agency, name) of the contacts using the entry, oldest first."""
+        query = (
+            select(ContactRow.locale, ContactRow.agency, ContactRow.name)
+            .where(ContactRow.address_id == entry_id)
+            .order_by(ContactRow.id)
+        )
+        return [(locale, agency, name) for locale, agency, name in self._db.execute(query)]
+
+    def add_confirmation(
+        self,
+        entry_id: int,
+        nonce_hash: str,
+        *,
+        requested_by: Source,
+        expires_at: datetime,
+    ) -> None:
+        """Keep the hash of a confirmation link's secret, to check it once."""
+        self._connection.execute(
+            insert(ConfirmationRow).values(
+                address_id=entry_id,
+                nonce_hash=nonce_hash,
+                requested_by=str(requested_by),
+                created_at=self._now(),
+                expires_at=expires_at,
+            )
+        )
+
+    def confirmation(self, nonce_hash: str) -> dict[str, Any] | None:
+        """Return what is known of a confirmation link, by the hash of its secret."""
+        row = self._db.scalar(
+            select(ConfirmationRow).where(ConfirmationRow.nonce_hash == nonce_hash)
+        )
+        if row is None:
+            return None
+        return {
+            "entry_id": row.address_id,
+            "expires_at": aware(row.expires_at),
+            "used_at": aware_or_none(row.used_at),
+        }
+
+    def use_confirmation(self, nonce_hash: str) -> bool:
+        """Mark a confirmation link used; False if it already was (single use)."""
+        result = self._connection.execute(
+            update(ConfirmationRow)
+            .where(ConfirmationRow.nonce_hash == nonce_hash, ConfirmationRow.used_at.is_(None))
+            .values(used_at=self._now())
+        )
+        return rowcount(result) == 1
