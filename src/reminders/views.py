@@ -13,6 +13,7 @@ from .config import Settings
 from .consent import ConsentReason
 from .delivery import Delivery, DispatchReport, Result
 from .queue import QueueItem
+from .registry import AddressStatus
 from .service import AgencyPlan
 
 
@@ -403,4 +404,84 @@ def deliveries_text(deliveries: list[dict[str, Any]]) -> str:
     ]
     return "Delivery attempts:\n" + table(
         ("#", "STARTED", "OUTCOME", "BY", "MESSAGE-ID", "DETAIL"), rows
+    )
+
+
+def plain_cell(value: Any) -> str:
+    """A value as one CSV cell: ISO dates, empty for none."""
+    if value is None:
+        return ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def consent_object(found: AddressStatus) -> dict[str, Any]:
+    """`consent status --json`: SPEC §5 fields, and a few more."""
+    record = found.record
+    return {
+        "address": found.address,
+        "consent": found.consent,
+        "source": record.opted_out_by,
+        "opted_out_at": record.opted_out_at,
+        "confirmed_at": record.confirmed_at,
+        "confirmation_sent_at": record.confirmation_sent_at,
+        "contacts": [{"name": name, "agency": agency} for name, agency in found.contacts],
+        "history": [
+            {
+                "action": e.action,
+                "source": e.source,
+                "method": e.method,
+                "actor": e.actor,
+                "occurred_at": e.occurred_at,
+                "recorded_at": e.recorded_at,
+                "detail": e.detail,
+            }
+            for e in found.history
+        ],
+    }
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="minutes") if value else "-"
+
+
+def consent_text(found: AddressStatus) -> str:
+    record = found.record
+    head = f"{found.address}: {found.consent}"
+    if record.opted_out_by:
+        head += f" (source {record.opted_out_by}, since {_when(record.opted_out_at)})"
+    lines = [head]
+    if found.contacts:
+        lines.append(
+            "  used by: " + ", ".join(f"{name} ({agency})" for name, agency in found.contacts)
+        )
+    lines.append(
+        f"  confirmed: {_when(record.confirmed_at)} · confirmation sent: "
+        f"{_when(record.confirmation_sent_at)}"
+    )
+    if found.history:
+        lines.append("History, oldest first:")
+        rows = [
+            (_when(e.occurred_at), e.action, e.source, e.method, e.actor, _when(e.recorded_at),
+             e.detail or "")
+            for e in found.history
+        ]  # fmt: skip
+        lines.append(
+            table(("WHEN", "ACTION", "SOURCE", "METHOD", "BY", "RECORDED", "DETAIL"), rows)
+        )
+    else:
+        lines.append("No history yet.")
+    return "\n".join(lines)
+
+
+def report_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no opted-out address matches"
+    cells = [
+        (r["address"], r["source"], r["method"], _when(r["occurred_at"]), r["actor"]) for r in rows
+    ]
+    return (
+        table(("ADDRESS", "SOURCE", "METHOD", "SINCE", "BY"), cells, indent="")
+        + f"\n{len(rows)} opted-out address{'es' if len(rows) != 1 else ''}"
     )

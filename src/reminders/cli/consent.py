@@ -1,3 +1,267 @@
 """`reminders consent ...` and `reminders bounces import`: the consent registry for staff."""
 
 from __future__ import annotations
+
+import csv
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from .. import bounces, registry, views
+from ..consent import Action, Source
+from ..dispatch import mailer_for
+from ..errors import ReminderError, UsageError
+from .app import App, cli, fails_cleanly, json_option, pass_app
+
+
+@cli.group("consent")
+def consent_group() -> None:
+    """Look up and record consent, per email address."""
+
+
+def _instant(value: str | None, zone: ZoneInfo, option: str) -> datetime | None:
+    """Read an ISO date or date-time; one without an offset is in `zone`."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{option} {value!r} is not a date or time: write e.g. 2026-11-20 or "
+            "2026-11-20T14:30 (or with an offset, 2026-11-20T14:30+01:00)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def _zone_of(app: App, address: str) -> ZoneInfo:
+    """The time zone a date given for `address` is read in: its contact's agency's."""
+    settings = app.settings
+    try:
+        status = registry.status(app.database, settings, address)
+    except ReminderError:  # not in the registry yet: fall back below
+        status = None
+    codes = {a.code: a for a in settings.agency}
+    for _name, code in status.contacts if status else []:
+        if code in codes:
+            return codes[code].zone
+    return settings.agency[0].zone if settings.agency else ZoneInfo("UTC")
+
+
+@consent_group.command("status")
+@click.argument("address")
+@json_option
+@pass_app
+@fails_cleanly
+def consent_status(app: App, address: str, as_json: bool) -> None:
+    """Show an address's consent, the source of its opt-out and its whole history."""
+    found = registry.status(app.database, app.settings, address)
+    if as_json:
+        click.echo(views.to_json(views.consent_object(found)))
+    else:
+        click.echo(views.consent_text(found))
+
+
+def _record(app: App, address: str, action: Action, method: str, at: str | None) -> None:
+    occurred_at = _instant(at, _zone_of(app, address), "--at")
+    decision = registry.record_by_staff(
+        app.database, address, action, method=method, actor=app.actor, occurred_at=occurred_at
+    )
+    found = registry.status(app.database, app.settings, address)
+    verb = "opted out" if action is Action.OPT_OUT else "opted in"
+    if decision.changes:
+        click.echo(f"{found.address} {verb} (source agent, method {method}): now {found.consent}")
+    else:
+        source = found.record.opted_out_by
+        why = f" by {source}" if source else ""
+        click.echo(f"{found.address} already {found.consent}{why}: nothing changed")
+
+
+_method_option = click.option(
+    "--method",
+    required=True,
+    metavar="M",
+    help="How it reached you: phone, email, letter, paper form, in person, ...",
+)
+_at_option = click.option(
+    "--at",
+    metavar="ISO",
+    help="When it happened, if not now (e.g. 2026-11-20T14:30, in the agency's time zone).",
+)
+
+
+@consent_group.command("opt-out")
+@click.argument("address")
+@_method_option
+@_at_option
+@pass_app
+@fails_cleanly
+def consent_opt_out(app: App, address: str, method: str, at: str | None) -> None:
+    """Record that an address must not be written to (source agent)."""
+    _record(app, address, Action.OPT_OUT, method, at)
+
+
+@consent_group.command("opt-in")
+@click.argument("address")
+@_method_option
+@_at_option
+@pass_app
+@fails_cleanly
+def consent_opt_in(app: App, address: str, method: str, at: str | None) -> None:
+    """Lift an opt-out staff or an import recorded (a contact's own only they can lift)."""
+    _record(app, address, Action.OPT_IN, method, at)
+
+
+@consent_group.command("send-confirmation")
+@click.argument("address")
+@pass_app
+@fails_cleanly
+def consent_send_confirmation(app: App, address: str) -> None:
+    """Send the confirmation email (double opt-in) of an address: once per address."""
+    sent_to = registry.send_confirmation(
+        app.database,
+        app.settings,
+        mailer_for(app.settings),
+        address,
+        by=Source.AGENT,
+        actor=app.actor,
+        method="email",
+    )
+    days = app.settings.consent.confirmation_valid_days
+    click.echo(
+        f"confirmation email sent to {sent_to}: it stays confirmation_pending until the "
+        f"contact clicks the link (valid {days} days)"
+    )
+
+
+@consent_group.command("report")
+@click.option(
+    "--source",
+    type=click.Choice([s.value for s in Source]),
+    help="Only opt-outs from this source.",
+)
+@click.option("--since", metavar="D", help="Opted out on or after this date (or ISO time).")
+@click.option(
+    "--until", metavar="D", help="Opted out on or before this date (or before this time)."
+)
+@click.option("--prefix", metavar="P", help="Addresses starting with this (any letter case).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (for a spreadsheet).")
+@json_option
+@pass_app
+@fails_cleanly
+def consent_report(
+    app: App,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    prefix: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """List the opted-out addresses, for auditors: why and since when.
+
+    Dates without a time are whole days in UTC: --until 2026-11-30 includes that day.
+    """
+    if as_csv and as_json:
+        raise UsageError("--csv and --json exclude each other: choose one")
+    utc = ZoneInfo("UTC")
+    start = _instant(since, utc, "--since")
+    end = _instant(until, utc, "--until")
+    if end is not None and until is not None and _is_date(until):
+        end += timedelta(days=1)  # the whole day
+    if start is not None and end is not None and end <= start:
+        raise UsageError(f"--until {until} is before --since {since}: swap them")
+    rows = registry.report(
+        app.database,
+        source=Source(source) if source else None,
+        since=start,
+        until=end,
+        prefix=prefix,
+    )
+    if as_json:
+        click.echo(views.to_json(rows))
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        columns = ["address", "source", "method", "occurred_at", "actor", "detail"]
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([views.plain_cell(row[c]) for c in columns])
+    else:
+        click.echo(views.report_text(rows))
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+@cli.group("bounces")
+def bounces_group() -> None:
+    """Read bounce reports and complaints."""
+
+
+@bounces_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@json_option
+@pass_app
+@fails_cleanly
+def bounces_import(app: App, path: Path, as_json: bool) -> None:
+    """Opt out addresses that bounced for good or complained (an .eml, an mbox, a Maildir).
+
+    Temporary failures are counted, not acted on; a message that cannot be read is
+    listed and skipped.
+    """
+    database = app.database
+    summary: dict[str, Any] = {"reports": 0, "opted_out": [], "temporary": 0, "skipped": []}
+    for where, found in bounces.read_path(path):
+        if isinstance(found, bounces.Unreadable):
+            summary["skipped"].append({"where": found.where, "reason": found.reason})
+            if not as_json:
+                click.echo(f"skipped {found.where}: {found.reason}")
+            continue
+        summary["reports"] += 1
+        for finding in found:
+            if finding.outcome is bounces.Outcome.DELAYED:
+                summary["temporary"] += 1
+                continue
+            method = "complaint" if finding.outcome is bounces.Outcome.COMPLAINT else "bounce"
+            detail = finding.diagnostic + (f" (in {where})" if where else "")
+            now = database.clock.now()
+            with database.transaction() as store:
+                decision = registry.change(
+                    store,
+                    finding.address,
+                    Action.OPT_OUT,
+                    Source.SYSTEM,
+                    method=method,
+                    actor="bounces import",
+                    now=now,
+                    occurred_at=min(finding.arrived_at, now) if finding.arrived_at else None,
+                    detail=detail,
+                )
+            summary["opted_out"].append(
+                {
+                    "address": finding.address,
+                    "method": method,
+                    "status": finding.status,
+                    "changed": decision.changes,
+                    "diagnostic": finding.diagnostic,
+                }
+            )
+            if not as_json:
+                state = "opted out" if decision.changes else "already opted out"
+                click.echo(f"{finding.address}: {state} (system, {method}): {finding.diagnostic}")
+    if as_json:
+        click.echo(views.to_json(summary))
+        return
+    click.echo(
+        f"{summary['reports']} reports read: {len(summary['opted_out'])} permanent failures or "
+        f"complaints, {summary['temporary']} temporary failures counted (nothing done), "
+        f"{len(summary['skipped'])} messages skipped (not readable as reports)"
+    )
