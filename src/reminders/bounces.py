@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import errors as email_errors
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser, HeaderParser
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
@@ -124,11 +124,11 @@ def read_message(message: EmailMessage) -> list[Finding]:
         if kind == "message/feedback-report":
             return _read_feedback(message, part, parts)
     if _is_auto_reply(message):
-        raise NotAReport("not a bounce or complaint: an automatic reply (out of office)")
+        raise NotAReport("an automatic reply (out of office), not a bounce")
     findings = _read_text_bounce(message, parts)
     if findings:
         return findings
-    raise NotAReport(f"not a bounce or complaint: {_what_it_is(message, parts)}")
+    raise NotAReport(_what_it_is(message, parts))
 
 
 def _read_delivery_status(part: Message, parts: list[Message]) -> list[Finding]:
@@ -167,8 +167,7 @@ def _read_delivery_status(part: Message, parts: list[Message]) -> list[Finding]:
         )
     if not readable:
         raise NotAReport(
-            "not a bounce or complaint: a damaged delivery report"
-            " (no recipient with an address and an Action or Status)"
+            "a damaged delivery report: no recipient in it has an address and an Action or a Status"
         )
     return findings
 
@@ -208,8 +207,8 @@ def _read_feedback(message: Message, part: Message, parts: list[Message]) -> lis
         addresses = _original_recipient(parts)
     if not addresses:
         raise NotAReport(
-            "not a bounce or complaint: a complaint that does not say who complained"
-            " (no Original-Rcpt-To, and no single To in the original message)"
+            "a complaint that does not say who complained: no Original-Rcpt-To, and the"
+            " original message has no single To address"
         )
     reporter = (
         _first(fields, "user-agent")
@@ -240,7 +239,10 @@ def _read_text_bounce(message: EmailMessage, parts: list[Message]) -> list[Findi
     ("550 5.1.1 ...") or qmail's "(#5.1.1)"; a permanent failure whose reply turns out
     to be 4.x.x is DELAYED, as in a delivery report.
     """
-    temporary, permanent = flufl.bounce.all_failures(_as_compat32(message))
+    compat = _as_compat32(message)
+    if not getaddresses([str(compat.get("From", ""))]):
+        return []  # no bounce lacks a From, and flufl.bounce's Yale detector fails on one
+    temporary, permanent = flufl.bounce.all_failures(compat)
     failed = {_text(address): "failed" for address in permanent}
     delayed = {_text(address): "delayed" for address in temporary if address not in permanent}
     lines = "\n".join(_texts(parts)).splitlines()
@@ -308,8 +310,8 @@ def _reply_text(text: str) -> str:
     if first is None or first.group(2) != "-":
         return line
     basic, _, enhanced = first.groups()
-    repeated = re.escape(basic) + r"[ -]" + (re.escape(enhanced) if enhanced else "")
-    rest = re.sub(rf"(?<!\S){repeated}(?!\S)", " ", line[first.end() :])
+    repeated = rf"{basic}[ -]{re.escape(enhanced)}(?!\S)" if enhanced else rf"{basic}[ -]"
+    rest = re.sub(rf"(?<!\S){repeated}", " ", line[first.end() :])
     code = f"{basic} {enhanced}" if enhanced else basic
     return _one_line(f"{code} {rest}")
 
@@ -330,12 +332,14 @@ def _is_auto_reply(message: Message) -> bool:
 
 def _what_it_is(message: Message, parts: list[Message]) -> str:
     if not message.keys():
-        return "not an email message (it has no headers)"
+        return "not an email message: it has no headers"
     if any(isinstance(defect, _BROKEN_MIME) for part in parts for defect in part.defects):
-        return "a damaged message (its MIME parts are cut short or broken) with no readable report"
+        return (
+            "a damaged message (its MIME parts are cut short or broken), no report readable in it"
+        )
     if (_header(message, "Auto-Submitted") or "").lower().startswith("auto-replied"):
         return "an automatic reply that reports no failed delivery"
-    return "an ordinary message (no delivery report, feedback report or bounce text)"
+    return "an ordinary message: no delivery report, feedback report or bounce text in it"
 
 
 # -- reading the parts ------------------------------------------------------------------------
@@ -366,12 +370,12 @@ def _field_blocks(part: Message) -> list[Fields]:
     blocks = []
     for sub in _subparts(part):
         blocks.append(_fields(sub))
-        rest = sub.get_payload()
-        if isinstance(rest, str) and rest.strip():
-            for group in re.split(r"\n[ \t]*\n", _unescape(rest)):
+        rest = sub.get_payload(decode=True)  # bytes: the UTF-8 of a global report kept whole
+        if isinstance(rest, bytes) and rest.strip():
+            for group in re.split(rb"\r?\n[ \t]*\r?\n", rest):
                 if group.strip():
                     blocks.append(
-                        _fields(HeaderParser(policy=email.policy.default).parsestr(group))
+                        _fields(BytesHeaderParser(policy=email.policy.default).parsebytes(group))
                     )
     return blocks
 
@@ -403,13 +407,19 @@ def _address(value: str) -> str | None:
     if typed:
         kind, value = typed.group(1).lower(), typed.group(2)
         if kind == "utf-8":
-            value = _UTF8_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+            value = _UTF8_ESCAPE.sub(_unicode_character, value)
         elif kind != "rfc822":
             return None
     value = value.strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1].strip()
     return value if "@" in value else None
+
+
+def _unicode_character(escape: re.Match[str]) -> str:
+    """Return the character of an RFC 6533 escape ("\\x{E9}"), or the escape if it is none."""
+    code = int(escape.group(1), 16)
+    return chr(code) if code <= 0x10FFFF else escape.group(0)
 
 
 def _untyped(value: str | None) -> str | None:
@@ -495,15 +505,14 @@ def _header(message: Message, name: str) -> str | None:
 
 
 def _sender(message: Message) -> str | None:
-    value = _header(message, "From")
-    if value is None:
-        return None
-    addresses = [address for _, address in getaddresses([value]) if address]
-    return addresses[0] if addresses else value
+    value = _header(message, "From") or ""
+    return next((address for _, address in getaddresses([value]) if address), None)
 
 
 def _domain(address: str | None) -> str | None:
-    return (address.rpartition("@")[2] or None) if address else None
+    if not address or "@" not in address:
+        return None
+    return address.rpartition("@")[2] or None
 
 
 def _as_compat32(message: EmailMessage) -> Message:
@@ -538,9 +547,9 @@ def read_path(path: Path) -> Iterator[tuple[str, list[Finding] | Unreadable]]:
     Each comes with where it was found: the file name, "NAME message N" for the Nth
     message of an mbox, "FOLDER/new/FILE" in a Maildir (cur/ then new/, each in file-name
     order, which is delivery order). A message that cannot be read, or is no report, is
-    yielded as `Unreadable`, never raised. A file that starts with "From " is an mbox; any
-    other file is one message. Raises `BounceSourceError` at once when `path` does not
-    exist or is none of the three.
+    yielded as `Unreadable`, never raised. A file that starts with "From " (or is empty)
+    is an mbox; any other file is one message. Raises `BounceSourceError` at once when
+    `path` does not exist or is none of the three.
     """
     if path.is_dir():
         return _read_files(_maildir_files(path))
@@ -550,7 +559,7 @@ def read_path(path: Path) -> Iterator[tuple[str, list[Finding] | Unreadable]]:
         raise BounceSourceError(f"'{path}' is not a regular file: {_WHAT_TO_GIVE}")
     try:
         with path.open("rb") as file:
-            is_mbox = file.read(5) == b"From "
+            is_mbox = file.read(5) in (b"From ", b"")  # an emptied mbox is still one
     except OSError as error:
         raise BounceSourceError(f"cannot read '{path}' ({error.strerror}): {_CHECK}") from None
     return _read_mbox(path) if is_mbox else _read_files([(path.name, path)])

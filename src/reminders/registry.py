@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from .bookings import Contact
@@ -348,17 +348,14 @@ def send_confirmation(
     content = renderer.render(
         CONFIRMATION_TEMPLATE,
         language,
-        {
-            "agency": {
-                "code": agency.code,
-                "name": agency.name,
-                "email": parse_mailbox(agency.sender).address,
-            },
-            "contact": {"name": name, "email": record.address},
-            "confirm_url": f"{settings.web.base_url}/confirm/{token}",
-            "valid_days": valid.days,
-            "expires_on": (now + valid).astimezone(agency.zone).date(),
-        },
+        confirmation_context(
+            agency,
+            name=name,
+            address=record.address,
+            url=f"{settings.web.base_url}/confirm/{token}",
+            valid=valid,
+            expires_on=(now + valid).astimezone(agency.zone).date(),
+        ),
     )
     sender = parse_mailbox(agency.sender)
     unsubscribe_token = signer.sign(Purpose.UNSUBSCRIBE, record.address)
@@ -397,6 +394,23 @@ def send_confirmation(
             entry_id, _nonce_hash(nonce), requested_by=by, expires_at=now + valid
         )
     return record.address
+
+
+def confirmation_context(
+    agency: AgencySettings, *, name: str, address: str, url: str, valid: timedelta, expires_on: date
+) -> dict[str, Any]:
+    """Return the variables the confirmation email's templates see."""
+    return {
+        "agency": {
+            "code": agency.code,
+            "name": agency.name,
+            "email": parse_mailbox(agency.sender).address,
+        },
+        "contact": {"name": name, "email": address},
+        "confirm_url": url,
+        "valid_days": valid.days,
+        "expires_on": expires_on,
+    }
 
 
 def _sender_of(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +17,9 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -26,6 +28,30 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant, stored in UTC and read back timezone-aware.
+
+    SQLite keeps no offset: an instant of another zone (a time staff typed in the
+    agency's zone, a bounce's arrival date) would be read back shifted. Every
+    instant is turned to UTC on the way in, and marked UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored as an instant: {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 #: Integer primary keys: BIGINT on PostgreSQL, INTEGER (rowid) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -47,11 +73,11 @@ class AddressRow(Base):
     address_key: Mapped[str] = mapped_column(String(320), unique=True)
     #: agent, contact, system or import; None when not opted out
     opted_out_by: Mapped[str | None] = mapped_column(String(20))
-    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    confirmation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    staff_confirmation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    staff_confirmation_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ContactRow(Base):
@@ -66,7 +92,7 @@ class ContactRow(Base):
     #: its entry in the consent registry (None: no address)
     address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"), index=True)
     locale: Mapped[str | None] = mapped_column(String(20))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ConfirmationRow(Base):
@@ -80,9 +106,9 @@ class ConfirmationRow(Base):
     nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: agent or contact: who had it sent
     requested_by: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class BookingRow(Base):
@@ -108,7 +134,7 @@ class BookingRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     arrival_on: Mapped[date | None] = mapped_column(Date)
     departure_on: Mapped[date | None] = mapped_column(Date)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ItemRow(Base):
@@ -150,21 +176,21 @@ class ItemRow(Base):
     #: staff changed the content: never re-rendered automatically
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
     #: when the content was last rendered from templates and booking data
-    rendered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rendered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: who approved it: a person's name, or "auto_send"
     approved_by: Mapped[str | None] = mapped_column(String(100))
     #: delivery attempts so far (each SMTP transaction counts one)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: an approved item is not dispatched before this instant (retry backoff)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: the process that marked it `sending` ("host:pid"), and when
     claimed_by: Mapped[str | None] = mapped_column(String(200))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Message-ID of the last message built for it
     message_id: Mapped[str | None] = mapped_column(String(300))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: the mail server's last reply to a failed attempt
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -187,8 +213,8 @@ class DeliveryRow(Base):
     #: who asked: a person's name, or "dispatcher"
     actor: Mapped[str] = mapped_column(String(100))
     claimed_by: Mapped[str] = mapped_column(String(200))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: sent, transient, permanent, unknown (None while in flight)
     outcome: Mapped[str | None] = mapped_column(String(20))
     smtp_code: Mapped[int | None] = mapped_column(Integer)
@@ -218,8 +244,8 @@ class ConsentEventRow(Base):
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str | None] = mapped_column(Text)
     #: when it happened (staff may give a past date), and when it was written down
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class PlanningPassRow(Base):
@@ -230,6 +256,6 @@ class PlanningPassRow(Base):
     agency: Mapped[str] = mapped_column(String(50), primary_key=True)
     #: the agency-local day the latest pass planned for
     last_planned_on: Mapped[date] = mapped_column(Date)
-    last_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: the agency-local day whose summary was last emailed to the agency
     summary_sent_on: Mapped[date | None] = mapped_column(Date)

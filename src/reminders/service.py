@@ -8,6 +8,7 @@ from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
 
+from . import registry
 from .bookings import Booking, BookingStatus, Contact
 from .clock import Clock, local_today
 from .config import AgencySettings, Settings
@@ -325,4 +326,28 @@ def check_templates(settings: Settings) -> list[str]:
                 except TemplateError as error:
                     if str(error) not in problems:
                         problems.append(str(error))
+        problems.extend(p for p in _check_confirmation(renderer, agency) if p not in problems)
+    return problems
+
+
+def _check_confirmation(renderer: Renderer, agency: AgencySettings) -> list[str]:
+    """Test-render the confirmation email in the languages it has, as for a kind."""
+    template = registry.CONFIRMATION_TEMPLATE
+    languages = [lang for lang in ("fr", "en", agency.language) if renderer.has(template, lang)]
+    problems = renderer.check(template, tuple(dict.fromkeys(languages)))
+    if problems:
+        return problems
+    context = registry.confirmation_context(
+        agency,
+        name="Sample Guest",
+        address="guest@example.com",
+        url="https://example.com/confirm/SAMPLE",
+        valid=timedelta(days=30),
+        expires_on=date(2030, 7, 15),
+    )
+    for language in dict.fromkeys(languages):
+        try:
+            renderer.render(template, language, context)
+        except TemplateError as error:
+            problems.append(str(error))
     return problems

@@ -1,0 +1,212 @@
+"""`reminders consent ...`: the registry as staff and auditors use it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from acceptance.test_send_cli import smtp_env
+from acceptance.workspace import Workspace, assert_fails, by_ref
+from mail_server import MailServer
+
+#: A second contact of another agency, using Marie's address in other letter cases.
+MARIE_AGAIN = "C-9,montreal,Marie Dupont (Montréal),Marie.Dupont@EXAMPLE.fr,fr,false,false"
+MARIE_BOOKING = "B-9,montreal,C-9,Chalet Lac-Beauport,confirmed,,,0,CAD,2026-12-05,2026-12-12"
+
+
+def status(workspace: Workspace, address: str) -> dict[str, Any]:
+    found: dict[str, Any] = workspace.json("consent", "status", address)
+    return found
+
+
+def test_contacts_sharing_an_address_in_any_letter_case_share_its_consent(
+    planned: Workspace,
+) -> None:
+    planned.ok("import", "contacts", str(planned.write_contacts([MARIE_AGAIN])))
+    planned.ok("import", "bookings", str(planned.write_bookings([MARIE_BOOKING])))
+    planned.ok("plan", "--date", "2026-12-01", "--agency", "montreal")
+
+    before = by_ref(planned.queue())
+    planned.ok("consent", "opt-out", "MARIE.DUPONT@example.FR", "--method", "phone")
+    after = by_ref(planned.queue())
+    found = status(planned, "marie.dupont@example.fr")
+
+    # One registry entry: confirmed by the first contact's import, for both.
+    assert before[("B-1", "balance_due")]["consent"] == "ok"
+    assert before[("B-9", "arrival")]["consent"] == "ok"
+    assert after[("B-1", "balance_due")]["consent"] == "opted_out"
+    assert after[("B-9", "arrival")]["consent"] == "opted_out"
+    assert found["address"] == "marie.dupont@example.fr"
+    assert (found["consent"], found["source"]) == ("opted_out", "agent")
+    assert sorted(c["agency"] for c in found["contacts"]) == ["annecy", "montreal"]
+    assert status(planned, "Marie.Dupont@Example.FR") == found
+
+
+def test_plus_tags_and_dots_are_other_addresses(planned: Workspace) -> None:
+    planned.ok(
+        "import",
+        "contacts",
+        str(
+            planned.write_contacts(
+                [
+                    "C-10,annecy,Marie (tag),marie.dupont+resa@example.fr,fr,false,false",
+                    "C-11,annecy,Marie (dots),mariedupont@example.fr,fr,false,false",
+                ]
+            )
+        ),
+    )
+
+    planned.ok("consent", "opt-out", "marie.dupont@example.fr", "--method", "phone")
+
+    assert status(planned, "marie.dupont+resa@example.fr")["consent"] == "unconfirmed"
+    assert status(planned, "mariedupont@example.fr")["consent"] == "unconfirmed"
+
+
+def test_status_shows_the_history_oldest_first_with_both_instants(planned: Workspace) -> None:
+    planned.ok(
+        "consent", "opt-out", "sophie.lefevre@example.fr", "--method", "paper form",
+        "--at", "2026-11-02T09:15",
+    )  # fmt: skip
+    planned.ok("consent", "opt-in", "sophie.lefevre@example.fr", "--method", "phone")
+
+    found = status(planned, "sophie.lefevre@example.fr")
+    text = planned.ok("consent", "status", "sophie.lefevre@example.fr").stdout
+
+    history = found["history"]
+    assert [(h["action"], h["source"], h["method"]) for h in history] == [
+        ("opt_out", "agent", "paper form"),
+        ("opt_in", "agent", "phone"),
+    ]
+    # Given in the agency's local time (Paris, UTC+1 in November), shown in UTC.
+    assert history[0]["occurred_at"] == "2026-11-02T08:15:00+00:00"
+    assert history[0]["recorded_at"] > history[0]["occurred_at"]
+    assert all(h["actor"] for h in history)
+    assert found["consent"] == "unconfirmed"
+    assert "History, oldest first:" in text and "paper form" in text
+
+
+def test_staff_lift_only_an_agent_or_import_opt_out(planned: Workspace) -> None:
+    # Thomas's opt-out came from the contacts file (source import): staff may lift it.
+    lifted = planned.ok("consent", "opt-in", "thomas.bernard@example.com", "--method", "phone")
+
+    assert "opted in" in lifted.stdout
+    assert status(planned, "thomas.bernard@example.com")["consent"] == "ok"
+
+
+def test_send_confirmation_goes_once_per_address(
+    planned: Workspace, mail_server: MailServer
+) -> None:
+    env = smtp_env(mail_server)
+
+    first = planned.ok("consent", "send-confirmation", "Sophie.Lefevre@example.fr", env=env)
+    second = planned.run("consent", "send-confirmation", "sophie.lefevre@example.fr", env=env)
+
+    assert "confirmation email sent to sophie.lefevre@example.fr" in first.stdout
+    assert_fails(second, 1, "already sent", "once per address")
+    [received] = mail_server.messages()
+    assert received.rcpt_to == ("sophie.lefevre@example.fr",)
+    assert "/confirm/" in received.part("plain")
+    assert received.message["Subject"] == "Agence du Lac : confirmez votre adresse email"
+    assert status(planned, "sophie.lefevre@example.fr")["consent"] == "confirmation_pending"
+    pending = by_ref(planned.queue())[("B-2", "arrival")]
+    assert pending["consent"] == "confirmation_pending"
+
+
+def test_no_confirmation_email_to_a_server_that_refuses_and_nothing_recorded(
+    planned: Workspace, mail_server: MailServer
+) -> None:
+    mail_server.stop()
+
+    result = planned.run(
+        "consent", "send-confirmation", "sophie.lefevre@example.fr", env=smtp_env(mail_server)
+    )
+
+    assert_fails(result, 1, "cannot reach the mail server")
+    assert status(planned, "sophie.lefevre@example.fr")["history"] == []
+
+
+def _report(workspace: Workspace, *args: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = workspace.json("consent", "report", *args)
+    return rows
+
+
+def test_the_report_lists_opted_out_addresses_with_filters(planned: Workspace) -> None:
+    planned.ok(
+        "consent", "opt-out", "marie.dupont@example.fr", "--method", "phone",
+        "--at", "2026-10-15T10:00+00:00",
+    )  # fmt: skip
+    planned.ok(
+        "consent", "opt-out", "olivia.tremblay@example.ca", "--method", "letter",
+        "--at", "2026-11-10T10:00+00:00",
+    )  # fmt: skip
+
+    everything = _report(planned)
+    by_agent = _report(planned, "--source", "agent")
+    by_import = _report(planned, "--source", "import")
+    november = _report(planned, "--since", "2026-11-01", "--until", "2026-11-30")
+    october = _report(planned, "--until", "2026-10-15")
+    prefixed = _report(planned, "--prefix", "MARIE")
+    csv_text = planned.ok("consent", "report", "--csv", "--source", "agent").stdout
+    table = planned.ok("consent", "report").stdout
+
+    assert [r["address"] for r in everything] == [
+        "marie.dupont@example.fr",
+        "olivia.tremblay@example.ca",
+        "thomas.bernard@example.com",
+    ]
+    assert {"address", "source", "method", "occurred_at"} <= set(everything[0])
+    assert [r["address"] for r in by_agent] == [
+        "marie.dupont@example.fr",
+        "olivia.tremblay@example.ca",
+    ]
+    assert [(r["address"], r["method"]) for r in by_import] == [
+        ("thomas.bernard@example.com", "csv import")
+    ]
+    assert "olivia.tremblay@example.ca" in [r["address"] for r in november]
+    assert "marie.dupont@example.fr" not in [r["address"] for r in november]
+    assert [r["address"] for r in october] == ["marie.dupont@example.fr"]
+    assert [r["address"] for r in prefixed] == ["marie.dupont@example.fr"]
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [(r["address"], r["source"], r["method"]) for r in rows] == [
+        ("marie.dupont@example.fr", "agent", "phone"),
+        ("olivia.tremblay@example.ca", "agent", "letter"),
+    ]
+    assert rows[0]["occurred_at"].startswith("2026-10-15T10:00")
+    assert "3 opted-out addresses" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragments"),
+    [
+        pytest.param(("consent", "status", "not-an-address"), 1,
+                     ("'not-an-address' is not a valid email address",), id="invalid-address"),
+        pytest.param(("consent", "status", "nobody@example.org"), 1,
+                     ("not in the registry",), id="unknown-address"),
+        pytest.param(("consent", "opt-out", "marie.dupont@example.fr", "--method", "phone",
+                      "--at", "yesterday"), 2, ("--at 'yesterday' is not a date",),
+                     id="at-not-a-date"),
+        pytest.param(("consent", "opt-out", "marie.dupont@example.fr", "--method", "phone",
+                      "--at", "2999-01-01T10:00+00:00"), 2, ("in the future",),
+                     id="at-in-the-future"),
+        pytest.param(("consent", "opt-out", "marie.dupont@example.fr"), 2,
+                     ("Missing option '--method'",), id="method-missing"),
+        pytest.param(("consent", "report", "--since", "2026-11-30", "--until", "2026-11-01"), 2,
+                     ("is before --since",), id="report-range-reversed"),
+        pytest.param(("consent", "report", "--csv", "--json"), 2,
+                     ("exclude each other",), id="report-two-formats"),
+        pytest.param(("consent", "report", "--source", "robot"), 2,
+                     ("'robot' is not one of",), id="report-unknown-source"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_one_line_and_change_nothing(
+    planned: Workspace, args: tuple[str, ...], code: int, fragments: tuple[str, ...]
+) -> None:
+    before = status(planned, "marie.dupont@example.fr")
+
+    result = planned.run(*args)
+
+    assert_fails(result, code, *fragments)
+    assert status(planned, "marie.dupont@example.fr") == before

@@ -1,0 +1,490 @@
+"""The link pages over real HTTP: uvicorn on loopback, a migrated database, a real SMTP server.
+
+Each test runs on SQLite and on PostgreSQL (the `world` fixture). The clock only
+moves when a test moves it, so links expire on cue.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from integration.dispatch_world import World
+from mail_server import Received
+from reminders import registry
+from reminders.bookings import Contact
+from reminders.consent import Source
+from reminders.dispatch import mailer_for
+from reminders.logs import EventLog
+from reminders.tokens import LinkSigner, Purpose
+from reminders.web import create_app, server_config
+
+GUEST = "guest@example.com"
+#: Headers every response carries, besides the Content-Security-Policy.
+EXPECTED_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+
+class LiveServer:
+    """The app served by uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.server = uvicorn.Server(server_config(app))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.listener]}, daemon=True
+        )
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise AssertionError("the web server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.listener.close()
+        assert not self.thread.is_alive(), "the web server did not stop"
+
+
+@dataclass
+class Site:
+    """The running pages, an HTTP client, and the world behind them."""
+
+    world: World
+    client: httpx.Client
+    log: io.StringIO
+
+    @property
+    def signer(self) -> LinkSigner:
+        return LinkSigner(self.world.settings.link_secret(), self.world.clock)
+
+    def status(self, address: str = GUEST) -> tuple[str, str | None, int]:
+        """Return (consent, opt-out source, number of history events) of `address`."""
+        found = registry.status(self.world.database, self.world.settings, address)
+        return found.consent, found.record.opted_out_by, len(found.history)
+
+    def last_event(self, address: str = GUEST) -> tuple[str, str, str, str]:
+        found = registry.status(self.world.database, self.world.settings, address)
+        event = found.history[-1]
+        return event.action, event.source, event.method, event.actor
+
+    def contact(
+        self, email: str = GUEST, *, locale: str = "fr", ref: str = "C-1", confirmed: bool = False
+    ) -> None:
+        contacts = [
+            Contact(
+                ref=ref,
+                agency="annecy",
+                name="Camille Martin",
+                email=email,
+                locale=locale,
+                email_confirmed=confirmed,
+            )
+        ]
+        with self.world.database.transaction() as store:
+            store.upsert_contacts(contacts)
+            registry.apply_import_flags(store, contacts, self.world.clock.now())
+
+    def send_confirmation(self, address: str = GUEST) -> str:
+        """Send the confirmation email as staff do; return the token of its link."""
+        before = len(self.world.mail_server.messages())
+        registry.send_confirmation(
+            self.world.database,
+            self.world.settings,
+            mailer_for(self.world.settings),
+            address,
+            by=Source.AGENT,
+            actor="staff",
+            method="email",
+        )
+        [message] = self.world.mail_server.messages()[before:]
+        return confirm_token_in(message)
+
+    def unsubscribe_token(self, address: str = GUEST) -> str:
+        return self.signer.sign(Purpose.UNSUBSCRIBE, address)
+
+    def submit(self, page: httpx.Response, *, index: int = 0) -> httpx.Response:
+        """Click the button of the page's form number `index`, as a browser would."""
+        action, fields = forms_in(page.text)[index]
+        return self.client.post(action, data=fields)
+
+
+def confirm_token_in(message: Received) -> str:
+    match = re.search(r"https?://\S+/confirm/([A-Za-z0-9_.-]+)", message.part("plain"))
+    assert match, message.part("plain")
+    return match[1]
+
+
+def forms_in(html: str) -> list[tuple[str, dict[str, str]]]:
+    """Return (action, hidden fields) of each POST form of a page."""
+    found = []
+    for attributes, body in re.findall(r"<form ([^>]*)>(.*?)</form>", html, re.S):
+        assert 'method="post"' in attributes, attributes
+        action = re.search(r'action="([^"]*)"', attributes)
+        assert action, attributes
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+        found.append((action[1], fields))
+    return found
+
+
+@pytest.fixture
+def site(world: World) -> Iterator[Site]:
+    log = io.StringIO()
+    app = create_app(world.settings, world.database, log=EventLog(world.clock, stream=log))
+    server = LiveServer(app).start()
+    try:
+        with httpx.Client(base_url=server.url, follow_redirects=False, timeout=20) as client:
+            site = Site(world, client, log)
+            site.contact()
+            yield site
+    finally:
+        server.stop()
+
+
+# -- confirm ---------------------------------------------------------------------------------
+
+
+def test_the_confirm_page_names_the_address_and_a_get_changes_nothing(site: Site) -> None:
+    token = site.send_confirmation()
+    before = site.status()
+
+    page = site.client.get(f"/confirm/{token}")
+    site.client.head(f"/confirm/{token}")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert GUEST in page.text
+    assert "Agence du Lac" in page.text
+    [(action, fields)] = forms_in(page.text)
+    assert action == f"/confirm/{token}"
+    assert set(fields) == {"csrf"}
+    assert "<button" in page.text
+    assert site.status() == before == ("confirmation_pending", None, 1)
+
+
+def test_confirming_works_once_then_says_the_link_was_used(site: Site) -> None:
+    token = site.send_confirmation()
+    page = site.client.get(f"/confirm/{token}")
+
+    done = site.submit(page)
+
+    assert done.status_code == 200
+    assert "Votre adresse est confirmée" in done.text
+    assert site.status()[0] == "ok"
+    assert site.last_event() == ("confirm", "contact", "email link", "contact")
+    after = site.status()
+
+    again = site.submit(page)
+
+    # 409: the link is authentic and in date, but its one use is taken.
+    assert again.status_code == 409
+    assert "déjà été utilisé" in again.text
+    assert "déjà confirmée" in again.text
+    assert site.status() == after
+
+
+def test_an_expired_confirmation_link_says_so_and_offers_a_new_email(site: Site) -> None:
+    token = site.send_confirmation()
+    page = site.client.get(f"/confirm/{token}")
+    site.world.clock.advance(days=31)
+
+    shown = site.client.get(f"/confirm/{token}")
+    posted = site.submit(page)
+
+    for response in (shown, posted):
+        assert response.status_code == 410
+        assert "Ce lien a expiré" in response.text
+        [(action, _fields)] = forms_in(response.text)
+        assert action == f"/confirm/{token}/renew"
+        assert "M’envoyer un nouvel e-mail de confirmation" in response.text
+    assert site.status()[0] == "confirmation_pending"
+
+
+def test_a_new_email_asked_from_an_expired_link_arrives_and_its_link_works(site: Site) -> None:
+    token = site.send_confirmation()
+    site.world.clock.advance(days=31)
+    expired = site.client.get(f"/confirm/{token}")
+
+    renewed = site.submit(expired)
+
+    assert renewed.status_code == 200
+    assert "Nous avons envoyé un nouvel e-mail de confirmation" in renewed.text
+    messages = site.world.mail_server.to(GUEST)
+    assert len(messages) == 2
+    assert site.last_event()[:3] == ("send_confirmation", "contact", "web form")
+    new_token = confirm_token_in(messages[-1])
+    assert new_token != token
+
+    done = site.submit(site.client.get(f"/confirm/{new_token}"))
+
+    assert done.status_code == 200
+    assert site.status()[0] == "ok"
+
+
+def test_asking_again_within_minutes_is_refused_with_a_clear_page(site: Site) -> None:
+    token = site.send_confirmation()
+    site.world.clock.advance(days=31)
+    expired = site.client.get(f"/confirm/{token}")
+    assert site.submit(expired).status_code == 200
+    site.world.clock.advance(minutes=3)
+
+    again = site.submit(expired)
+
+    assert again.status_code == 429
+    assert again.headers["retry-after"] == "600"
+    assert "vient d’être envoyé" in again.text
+    assert len(site.world.mail_server.to(GUEST)) == 2
+
+
+def _forged(site: Site, kind: str) -> str:
+    genuine = site.send_confirmation()
+    payload, stamp, signature = genuine.split(".")
+    return {
+        "garbage": "not-a-token",
+        "tampered": f"{payload}.{stamp}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",
+        "other purpose": site.unsubscribe_token(),
+        "other key": LinkSigner("another-deployment-key-0123456789", site.world.clock).sign_payload(
+            Purpose.CONFIRM, {"a": GUEST, "n": "nonce"}
+        ),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["garbage", "tampered", "other purpose", "other key"])
+def test_a_link_we_did_not_sign_gets_a_clear_page_and_no_details(site: Site, kind: str) -> None:
+    token = _forged(site, kind)
+    before = site.status()
+
+    page = site.client.get(f"/confirm/{token}")
+
+    assert page.status_code == 400
+    assert "Ce lien n’est pas valide" in page.text
+    assert GUEST not in page.text
+    assert forms_in(page.text) == []
+    assert "Traceback" not in page.text and "Signature" not in page.text
+    assert site.status() == before
+
+
+def test_an_authentic_link_whose_secret_part_is_unknown_is_refused(site: Site) -> None:
+    site.send_confirmation()
+    made_up = site.signer.sign_payload(Purpose.CONFIRM, {"a": GUEST, "n": "made-up"})
+    page = site.client.get(f"/confirm/{made_up}")
+    assert page.status_code == 200  # its signature is ours: the page shows
+
+    posted = site.submit(page)
+
+    assert posted.status_code == 400
+    assert "Ce lien n’est pas valide" in posted.text
+    assert site.status()[0] == "confirmation_pending"
+
+
+# -- unsubscribe ------------------------------------------------------------------------------
+
+
+def test_the_unsubscribe_page_changes_nothing_and_its_button_opts_out(site: Site) -> None:
+    site.contact(confirmed=True)
+    token = site.unsubscribe_token()
+    before = site.status()
+
+    page = site.client.get(f"/unsubscribe/{token}")
+
+    assert page.status_code == 200
+    assert GUEST in page.text
+    assert "Me désinscrire" in page.text
+    assert site.status() == before == ("ok", None, 1)
+
+    done = site.submit(page)
+
+    assert done.status_code == 200
+    assert "Vous êtes désinscrit" in done.text
+    assert site.status()[:2] == ("opted_out", "contact")
+    assert site.last_event() == ("opt_out", "contact", "web form", "contact")
+    [(action, _fields)] = forms_in(done.text)
+    assert action == f"/unsubscribe/{token}/renew"
+
+
+@pytest.mark.parametrize("encoding", ["form-urlencoded", "multipart"])
+def test_one_click_unsubscribes_at_once_without_a_redirect(site: Site, encoding: str) -> None:
+    site.contact(confirmed=True)
+    token = site.unsubscribe_token()
+    body = {"List-Unsubscribe": "One-Click"}
+
+    if encoding == "multipart":
+        response = site.client.post(
+            f"/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")}
+        )
+        assert response.request.headers["content-type"].startswith("multipart/form-data")
+    else:
+        response = site.client.post(f"/unsubscribe/{token}", data=body)
+        assert response.request.headers["content-type"] == "application/x-www-form-urlencoded"
+
+    assert "cookie" not in response.request.headers
+    assert response.status_code == 200
+    assert "location" not in response.headers
+    assert "set-cookie" not in response.headers
+    assert len(response.text) < 200
+    assert GUEST in response.text
+    assert site.status()[:2] == ("opted_out", "contact")
+    assert site.last_event() == ("opt_out", "contact", "one-click", "contact")
+
+
+def test_changing_ones_mind_after_unsubscribing_sends_a_confirmation(site: Site) -> None:
+    site.contact(confirmed=True)
+    token = site.unsubscribe_token()
+    unsubscribed = site.submit(site.client.get(f"/unsubscribe/{token}"))
+    assert "Vous avez changé d’avis" in unsubscribed.text
+
+    renewed = site.submit(unsubscribed)
+
+    assert renewed.status_code == 200
+    [message] = site.world.mail_server.to(GUEST)
+    done = site.submit(site.client.get(f"/confirm/{confirm_token_in(message)}"))
+    assert done.status_code == 200
+    assert site.status()[:2] == ("ok", None)
+
+
+def test_an_expired_unsubscribe_link_says_what_to_do(site: Site) -> None:
+    token = site.unsubscribe_token()
+    site.world.clock.advance(days=366)
+
+    page = site.client.get(f"/unsubscribe/{token}")
+    one_click = site.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == one_click.status_code == 410
+    assert "Ce lien a expiré" in page.text
+    assert "un e-mail plus récent" in page.text
+    assert site.status()[0] == "unconfirmed"
+
+
+# -- forms without their anti-forgery field --------------------------------------------------
+
+
+@pytest.mark.parametrize("csrf", [None, "", "0" * 64], ids=["missing", "empty", "wrong"])
+@pytest.mark.parametrize(
+    "path", ["/confirm/{c}", "/confirm/{c}/renew", "/unsubscribe/{u}", "/unsubscribe/{u}/renew"]
+)
+def test_a_post_without_its_form_field_is_refused_and_changes_nothing(
+    site: Site, path: str, csrf: str | None
+) -> None:
+    url = path.format(c=site.send_confirmation(), u=site.unsubscribe_token())
+    site.world.clock.advance(minutes=11)  # a renewal would be allowed
+    before, sent = site.status(), len(site.world.mail_server.messages())
+
+    response = site.client.post(url, data={} if csrf is None else {"csrf": csrf})
+
+    assert response.status_code == 403
+    assert "Ce formulaire ne peut pas être utilisé" in response.text
+    assert site.status() == before
+    assert len(site.world.mail_server.messages()) == sent
+
+
+def test_a_form_field_is_good_for_its_own_form_only(site: Site) -> None:
+    confirm = site.send_confirmation()
+    [(_action, fields)] = forms_in(site.client.get(f"/confirm/{confirm}").text)
+    unsubscribe = site.unsubscribe_token()
+    before = site.status()
+
+    renew = site.client.post(f"/confirm/{confirm}/renew", data=fields)
+    other = site.client.post(f"/unsubscribe/{unsubscribe}", data=fields)
+
+    assert renew.status_code == other.status_code == 403
+    assert site.status() == before
+
+
+# -- every response ----------------------------------------------------------------------------
+
+
+def test_every_response_carries_the_security_headers(site: Site) -> None:
+    token = site.send_confirmation()
+    responses = {
+        "page": site.client.get(f"/confirm/{token}"),
+        "stylesheet": site.client.get("/style.css"),
+        "not found": site.client.get("/nothing-here"),
+        "method not allowed": site.client.put(f"/confirm/{token}"),
+        "forbidden": site.client.post(f"/confirm/{token}"),
+        "invalid": site.client.get("/unsubscribe/forged"),
+        "one-click": site.client.post(
+            f"/unsubscribe/{site.unsubscribe_token()}", data={"List-Unsubscribe": "One-Click"}
+        ),
+        "too large": site.client.post(f"/confirm/{token}", data={"csrf": "x" * 20_000}),
+    }
+
+    for name, response in responses.items():
+        csp = response.headers.get("content-security-policy", "")
+        directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+        assert directives.get("default-src") == ["'none'"], name
+        assert directives.get("form-action") == ["'self'"], name
+        assert directives.get("frame-ancestors") == ["'none'"], name
+        assert directives.get("base-uri") == ["'none'"], name
+        assert "script-src" not in directives, name
+        assert "'unsafe-inline'" not in csp, name
+        for header, value in EXPECTED_HEADERS.items():
+            assert response.headers.get(header) == value, (name, header)
+        assert "server" not in response.headers, name
+    assert responses["stylesheet"].headers["content-type"].startswith("text/css")
+    assert responses["not found"].status_code == 404
+    assert responses["method not allowed"].status_code == 405
+    assert "GET" in responses["method not allowed"].headers["allow"]
+    assert responses["too large"].status_code == 413
+
+
+def test_unknown_paths_and_methods_get_clear_pages(site: Site) -> None:
+    token = site.send_confirmation()
+
+    missing = site.client.get("/admin", headers={"accept-language": "fr-FR,fr;q=0.9,en;q=0.5"})
+    renew_by_get = site.client.get(f"/confirm/{token}/renew")
+    delete = site.client.delete(f"/unsubscribe/{token}")
+
+    english = site.client.get("/admin", headers={"accept-language": "en-GB, fr;q=0.8"})
+
+    assert missing.status_code == english.status_code == 404
+    assert "Page introuvable" in missing.text
+    assert "Page not found" in english.text
+    assert renew_by_get.status_code == delete.status_code == 405
+    assert "<h1>" in renew_by_get.text
+    assert site.status()[0] == "confirmation_pending"
+
+
+def test_pages_speak_the_contacts_language(site: Site) -> None:
+    site.contact("olivia@example.ca", locale="en", ref="C-2", confirmed=True)
+    site.contact("lea@example.fr", locale="fr", ref="C-3", confirmed=True)
+
+    english = site.client.get(f"/unsubscribe/{site.unsubscribe_token('olivia@example.ca')}")
+    french = site.client.get(f"/unsubscribe/{site.unsubscribe_token('lea@example.fr')}")
+
+    assert '<html lang="en">' in english.text
+    assert "<h1>Unsubscribe</h1>" in english.text
+    assert '<html lang="fr">' in french.text
+    assert "<h1>Se désinscrire</h1>" in french.text
+
+
+def test_request_logs_name_routes_never_tokens(site: Site) -> None:
+    token = site.send_confirmation()
+    site.submit(site.client.get(f"/confirm/{token}"))
+    site.client.get("/nothing-here")
+
+    log = site.log.getvalue()
+
+    assert "route=/confirm/{token}" in log
+    assert "status=200" in log and "status=404" in log
+    assert token not in log
+    assert token.split(".")[0] not in log
