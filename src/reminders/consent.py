@@ -27,8 +27,10 @@ day must not undo what staff recorded on the phone. Its `email_confirmed` flag c
 once, when the registry knows no confirmation yet, so re-importing the same file does
 not keep an address active for ever.
 
-An opt-out keeps its strongest source: a contact's or the system's opt-out is not
-weakened into an agent's one by a later agent opt-out.
+An opt-out keeps its source unless a stronger one opts out again, strongest first:
+contact, system, agent, import. So a contact's opt-out is never turned into anyone
+else's; staff opting out an address an import opted out makes it staff's (the next
+import cannot lift it); an import cannot take over staff's opt-out.
 """
 
 from __future__ import annotations
@@ -156,12 +158,18 @@ def _refused(record: AddressConsent, why: str) -> Decision:
 
 def _opt_out(record: AddressConsent, source: Source, at: datetime) -> Decision:
     current = record.opted_out_by
-    if current is not None and (current in STRONG_SOURCES and source not in STRONG_SOURCES):
-        # Recorded in the history, but a contact's (or bounce's) opt-out stays theirs.
-        return Decision(allowed=True, record=record, changes=False)
-    if current is not None and current == source:
+    if current is not None and _strength(source) <= _strength(current):
+        # Already opted out, by a source at least as strong: it stays theirs.
         return Decision(allowed=True, record=record, changes=False)
     return Decision(allowed=True, record=replace(record, opted_out_by=source, opted_out_at=at))
+
+
+#: How hard an opt-out is to lift, by its source: a stronger one takes over.
+_STRENGTH = {Source.IMPORT: 1, Source.AGENT: 2, Source.SYSTEM: 3, Source.CONTACT: 4}
+
+
+def _strength(source: Source) -> int:
+    return _STRENGTH[source]
 
 
 def _opt_in(record: AddressConsent, source: Source) -> Decision:
@@ -238,8 +246,8 @@ def _send_confirmation(record: AddressConsent, source: Source, at: datetime) -> 
         if last is not None and at - last < CONTACT_RESEND_INTERVAL:
             return _refused(
                 record,
-                "a confirmation email was sent a few minutes ago: look for it (and in the "
-                "junk folder) before asking again",
+                f"a confirmation email was sent to {record.address} a few minutes ago: look "
+                "for it (and in the junk folder) before asking again",
             )
         return Decision(allowed=True, record=replace(record, confirmation_sent_at=at))
     return _refused(record, f"{source} does not send confirmation emails")

@@ -29,6 +29,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
 class UtcDateTime(TypeDecorator[datetime]):
     """An instant, stored in UTC and read back timezone-aware.
 

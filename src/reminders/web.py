@@ -22,16 +22,14 @@ logs name the route, never the path (tokens are capabilities).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import contextlib
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-import jinja2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -50,17 +48,14 @@ from .dispatch import mailer_for
 from .errors import DatabaseError, NotFoundError
 from .logs import EventLog
 from .mailer import DeliveryError
+from .pages import FORM_FIELD, LANGUAGES, Form, FormSigner, Pages, Reader, accepted_language
 from .registry import ConsentRefused, UsedLink
 from .store import Database
 from .templates import language_of
 from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
 
-PAGES = Path(__file__).with_name("pages")
-LANGUAGES = ("en", "fr")
 #: The field of the RFC 8058 one-click POST, and its only value.
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-#: The hidden field that proves a form came from one of our pages.
-CSRF_FIELD = "csrf"
 #: A form body is a few hundred bytes; anything much larger is refused (413).
 MAX_BODY_BYTES = 16 * 1024
 
@@ -78,23 +73,6 @@ SECURITY_HEADERS = {
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Form:
-    """A one-button form: where it POSTs and its anti-forgery field."""
-
-    action: str
-    csrf: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reader:
-    """Who a page about an address is written for."""
-
-    language: str
-    #: the name of the agency of a contact using the address (None when unknown)
-    agency: str | None
 
 
 def create_app(settings: Settings, database: Database, *, log: EventLog | None = None) -> Starlette:
@@ -126,9 +104,13 @@ def create_app(settings: Settings, database: Database, *, log: EventLog | None =
     return app
 
 
-def server_config(app: Starlette, *, graceful_stop_s: int = 10) -> uvicorn.Config:
-    """Return how uvicorn serves `app`: no access log, no Server header, our logging."""
-    return uvicorn.Config(
+def server(app: Starlette, *, graceful_stop_s: int = 10) -> uvicorn.Server:
+    """Return the uvicorn server of `app`: no access log, no Server header, our logging.
+
+    Run it with `.run(sockets=[...])`; in the main thread SIGTERM and SIGINT stop it
+    after the requests in flight (at most `graceful_stop_s`).
+    """
+    config = uvicorn.Config(
         app,
         # Its lines hold the paths, and so the tokens: `_Guard` logs the routes instead.
         access_log=False,
@@ -136,6 +118,28 @@ def server_config(app: Starlette, *, graceful_stop_s: int = 10) -> uvicorn.Confi
         server_header=False,
         timeout_graceful_shutdown=graceful_stop_s,
     )
+    return _Server(config)
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn's server, which exits 0 once stopped by a signal (as `reminders run` does).
+
+    Uvicorn itself raises the signal again once stopped, which would end the
+    process with the signal's status instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only
+            return
+        stopping = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in stopping}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class _Site:
@@ -146,17 +150,8 @@ class _Site:
         self.database = database
         secret = settings.link_secret()
         self.signer = LinkSigner(secret, database.clock)
-        # A key of its own (the link secret under a distinct salt) for the form fields.
-        self._form_key = hmac.new(secret.encode(), b"reminders.web-form", hashlib.sha256).digest()
-        self._pages = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(PAGES),
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html",), disabled_extensions=("txt",), default=True
-            ),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.forms = FormSigner(secret)
+        self.pages = Pages()
 
     # -- confirm -------------------------------------------------------------------------
 
@@ -236,8 +231,7 @@ class _Site:
         if one_click:
             # RFC 8058: the mail client only reads the status; no redirect, no page.
             reader = await _call(self._reader, address)
-            text = self._render("one_click", reader, address=address, root="")
-            return PlainTextResponse(text)
+            return PlainTextResponse(self.pages.text("one_click", reader, address=address))
         form = self._form(request, "unsubscribe/renew", token)
         return await self._page(request, "unsubscribed", address, form=form)
 
@@ -345,7 +339,7 @@ class _Site:
         return response
 
     async def stylesheet(self, request: Request) -> Response:
-        css = await run_in_threadpool((PAGES / "style.css").read_text, encoding="utf-8")
+        css = await run_in_threadpool(self.pages.stylesheet)
         return Response(css, media_type="text/css")
 
     # -- helpers -------------------------------------------------------------------------
@@ -370,21 +364,15 @@ class _Site:
         """Return the reader of a page naming no address: the browser's language, if ours."""
         agencies = [language_of(agency.locale) for agency in self.settings.agency]
         fallback = next((lang for lang in agencies if lang in LANGUAGES), LANGUAGES[0])
-        return Reader(language=_accepted_language(request) or fallback, agency=None)
+        preferred = accepted_language(request.headers.get("accept-language", ""))
+        return Reader(language=preferred or fallback)
 
     def _form(self, request: Request, action: str, token: str) -> Form:
         """Return the form POSTing to `/{action}` of `token` (e.g. `confirm/renew`)."""
-        purpose, _, rest = action.partition("/")
-        path = f"{request.scope.get('root_path', '')}/{purpose}/{token}"
-        return Form(action=f"{path}/{rest}" if rest else path, csrf=self._csrf(action, token))
-
-    def _csrf(self, action: str, token: str) -> str:
-        message = f"{action}\0{token}".encode()
-        return hmac.new(self._form_key, message, hashlib.sha256).hexdigest()
+        return self.forms.form(request.scope.get("root_path", ""), action, token)
 
     def _is_authentic(self, fields: FormData, action: str, token: str) -> bool:
-        value = fields.get(CSRF_FIELD)
-        return isinstance(value, str) and hmac.compare_digest(value, self._csrf(action, token))
+        return self.forms.is_authentic(fields.get(FORM_FIELD), action, token)
 
     async def _page(
         self,
@@ -413,13 +401,8 @@ class _Site:
         **context: Any,
     ) -> Response:
         root = request.scope.get("root_path", "")
-        html = self._render(name, reader, root=root, **context)
+        html = self.pages.html(name, reader, root=root, **context)
         return HTMLResponse(html, status_code=status_code, headers=headers)
-
-    def _render(self, name: str, reader: Reader, **context: Any) -> str:
-        extension = "txt" if name == "one_click" else "html"
-        template = self._pages.get_template(f"{name}.{reader.language}.{extension}")
-        return template.render(lang=reader.language, agency=reader.agency, **context)
 
 
 async def _call(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -430,23 +413,6 @@ async def _call(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
 async def _read_form(request: Request) -> FormData:
     """Read a small form body (a few fields, no file): enough for ours and one-click."""
     return await request.form(max_files=0, max_fields=8, max_part_size=4096)
-
-
-def _accepted_language(request: Request) -> str | None:
-    """Return the language of ours the browser prefers most (Accept-Language), or None."""
-    best, best_q = None, 0.0
-    for item in request.headers.get("accept-language", "").split(","):
-        tag, _, params = item.partition(";")
-        language = tag.strip().lower().partition("-")[0]
-        name, _, value = params.strip().partition("=")
-        try:
-            q = float(value) if name.strip() == "q" else 1.0
-        except ValueError:
-            continue
-        # On a tie the first listed wins.
-        if language in LANGUAGES and q > best_q:
-            best, best_q = language, q
-    return best
 
 
 def _route_of(scope: Scope) -> str | None:

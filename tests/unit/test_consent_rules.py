@@ -116,15 +116,8 @@ class Outcome(Enum):
     REFUSE = "refused, nothing changes"
 
 
-O, K, L, C, CL, S, R = (
-    Outcome.OUT,
-    Outcome.KEEP,
-    Outcome.LIFT,
-    Outcome.CONFIRM,
-    Outcome.CONFIRM_LIFT,
-    Outcome.SEND,
-    Outcome.REFUSE,
-)
+OUT, KEEP, LIFT, NO = Outcome.OUT, Outcome.KEEP, Outcome.LIFT, Outcome.REFUSE
+CONF, CONF_LIFT, SEND = Outcome.CONFIRM, Outcome.CONFIRM_LIFT, Outcome.SEND
 
 #: the columns of every grid: the address's current opt-out source (None: not opted out)
 CURRENT: tuple[Source | None, ...] = (None, AGENT, CONTACT, SYSTEM, IMPORT)
@@ -140,30 +133,30 @@ CURRENT: tuple[Source | None, ...] = (None, AGENT, CONTACT, SYSTEM, IMPORT)
 #: none); never staff nor the system. send_confirmation: staff once, never to an address
 #: the contact opted out of; the contact from the web page; nobody else.
 EXPECTED: dict[Action, dict[Source, tuple[Outcome, ...]]] = {
-    #                      none agent contact system import
+    #                  none       agent      contact    system     import
     Action.OPT_OUT: {
-        AGENT:   (O,   K,    K,      K,     O),
-        CONTACT: (O,   O,    K,      O,     O),
-        SYSTEM:  (O,   O,    K,      K,     O),
-        IMPORT:  (O,   K,    K,      K,     K),
+        AGENT:        (OUT,       KEEP,      KEEP,      KEEP,      OUT),
+        CONTACT:      (OUT,       OUT,       KEEP,      OUT,       OUT),
+        SYSTEM:       (OUT,       OUT,       KEEP,      KEEP,      OUT),
+        IMPORT:       (OUT,       KEEP,      KEEP,      KEEP,      KEEP),
     },
     Action.OPT_IN: {
-        AGENT:   (K,   L,    R,      R,     L),
-        CONTACT: (R,   R,    R,      R,     R),
-        SYSTEM:  (R,   R,    R,      R,     R),
-        IMPORT:  (K,   R,    R,      R,     L),
+        AGENT:        (KEEP,      LIFT,      NO,        NO,        LIFT),
+        CONTACT:      (NO,        NO,        NO,        NO,        NO),
+        SYSTEM:       (NO,        NO,        NO,        NO,        NO),
+        IMPORT:       (KEEP,      NO,        NO,        NO,        LIFT),
     },
     Action.CONFIRM: {
-        AGENT:   (R,   R,    R,      R,     R),
-        CONTACT: (CL,  CL,   CL,     CL,    CL),
-        SYSTEM:  (R,   R,    R,      R,     R),
-        IMPORT:  (C,   C,    C,      C,     C),
+        AGENT:        (NO,        NO,        NO,        NO,        NO),
+        CONTACT:      (CONF_LIFT, CONF_LIFT, CONF_LIFT, CONF_LIFT, CONF_LIFT),
+        SYSTEM:       (NO,        NO,        NO,        NO,        NO),
+        IMPORT:       (CONF,      CONF,      CONF,      CONF,      CONF),
     },
     Action.SEND_CONFIRMATION: {
-        AGENT:   (S,   S,    R,      S,     S),
-        CONTACT: (S,   S,    S,      S,     S),
-        SYSTEM:  (R,   R,    R,      R,     R),
-        IMPORT:  (R,   R,    R,      R,     R),
+        AGENT:        (SEND,      SEND,      NO,        SEND,      SEND),
+        CONTACT:      (SEND,      SEND,      SEND,      SEND,      SEND),
+        SYSTEM:       (NO,        NO,        NO,        NO,        NO),
+        IMPORT:       (NO,        NO,        NO,        NO,        NO),
     },
 }  # fmt: skip
 
@@ -186,7 +179,7 @@ def _expected_record(before: AddressConsent, outcome: Outcome, requester: Source
 
 
 def _table() -> list[object]:
-    rows = []
+    rows: list[object] = []
     for action, grid in EXPECTED.items():
         for requester, outcomes in grid.items():
             assert len(outcomes) == len(CURRENT)
@@ -282,7 +275,9 @@ SPECIAL = [
     ),
     pytest.param(
         Case(
-            before=record(confirmation_sent_at=NOW - CONTACT_RESEND_INTERVAL + timedelta(seconds=1)),
+            before=record(
+                confirmation_sent_at=NOW - CONTACT_RESEND_INTERVAL + timedelta(seconds=1)
+            ),
             action=Action.SEND_CONFIRMATION, requester=CONTACT,
             allowed=False, changes=False,
         ),
@@ -389,6 +384,16 @@ def test_a_bounce_after_the_contact_unsubscribed_still_stops_staff_confirmation(
     bounced = decide(unsubscribed, Action.OPT_OUT, SYSTEM, NOW - timedelta(days=1)).record
 
     decision = decide(bounced, Action.SEND_CONFIRMATION, AGENT, NOW)
+
+    assert decision.allowed is False
+    assert ADDRESS in (decision.refusal or "")
+
+
+def test_an_unsubscribe_after_a_bounce_stops_staff_confirmation() -> None:
+    bounced = record(opted_out_by=SYSTEM, opted_out_at=EARLIER)
+    unsubscribed = decide(bounced, Action.OPT_OUT, CONTACT, NOW - timedelta(days=1)).record
+
+    decision = decide(unsubscribed, Action.SEND_CONFIRMATION, AGENT, NOW)
 
     assert decision.allowed is False
     assert ADDRESS in (decision.refusal or "")

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import socket
-import threading
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import click
-import uvicorn
 
 from ..errors import ReminderError
 from ..logs import EventLog
-from ..web import create_app, server_config
 from .app import App, cli, fails_cleanly, pass_app
 
 #: Seconds a stopping server waits for the requests in flight.
@@ -36,6 +30,8 @@ def web(app: App, host: str | None, port: int | None) -> None:
     Needs REMINDERS_WEB__SECRET_KEY (the key the links were signed with). Put it
     behind an HTTPS reverse proxy serving web.base_url. SIGTERM stops it cleanly.
     """
+    from ..web import create_app, server  # only this command needs the web stack
+
     settings = app.settings
     settings.link_secret()  # refuse to start without it, before touching anything
     log = EventLog(app.clock, json_lines=settings.daemon.log_format == "json")
@@ -45,10 +41,9 @@ def web(app: App, host: str | None, port: int | None) -> None:
     port = port or base.port or (443 if base.scheme == "https" else 80)
     listener = _listen(host, port)
     log.capture_library_logs("uvicorn")
-    config = server_config(application, graceful_stop_s=GRACEFUL_STOP_S)
     log.info("web.started", host=host, port=port, base_url=settings.web.base_url)
     try:
-        _Server(config).run(sockets=[listener])
+        server(application, graceful_stop_s=GRACEFUL_STOP_S).run(sockets=[listener])
     finally:
         listener.close()
     log.info("web.stopped")
@@ -64,25 +59,3 @@ def _listen(host: str, port: int) -> socket.socket:
             f"cannot listen on {host}:{port}: {error.strerror or error}: give a free port "
             "with --port, or a local address with --host"
         ) from None
-
-
-class _Server(uvicorn.Server):
-    """Uvicorn's server, stopped by SIGTERM or SIGINT with exit code 0 (as `reminders run`).
-
-    Uvicorn itself re-raises the signal once stopped, which would end the
-    process with the signal's status instead.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {
-            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)

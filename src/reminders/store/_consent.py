@@ -28,7 +28,9 @@ class ConsentStore(StoreBase):
         The result is keyed by address key. A concurrent creation of the same entry
         loses quietly (ON CONFLICT DO NOTHING) and the existing id is returned.
         """
-        wanted = {address_key(a): a for a in addresses}
+        wanted: dict[str, str] = {}
+        for address in addresses:
+            wanted.setdefault(address_key(address), address)  # the first spelling seen
         if not wanted:
             return {}
         now = self._now()
@@ -92,11 +94,11 @@ class ConsentStore(StoreBase):
         )
 
     def history(self, entry_id: int) -> list[ConsentEvent]:
-        """Return the entry's events, oldest recorded first."""
+        """Return the entry's events, oldest first (by when they happened, then recorded)."""
         query = (
             select(ConsentEventRow)
             .where(ConsentEventRow.registry_id == entry_id)
-            .order_by(ConsentEventRow.id)
+            .order_by(ConsentEventRow.occurred_at, ConsentEventRow.id)
         )
         return [
             ConsentEvent(

@@ -168,7 +168,7 @@ def _move_consent_to_the_registry(connection: sa.Connection) -> None:
                     entry["opted_out_by"] = "import"
                 new_events.append(
                     {
-                        "address": address,
+                        "address": entry["address"],
                         "key": key,
                         "action": action,
                         "source": "import",
@@ -202,11 +202,11 @@ def _move_consent_to_the_registry(connection: sa.Connection) -> None:
             contacts.update().where(contacts.c.id == contact_id).values(address_id=ids[key])
         )
     for address, event_id in connection.execute(sa.select(events.c.address, events.c.id)):
-        normal = _normalised(address) or address
+        key = (_normalised(address) or address).casefold()
         connection.execute(
             events.update()
             .where(events.c.id == event_id)
-            .values(address=normal, registry_id=ids.get(normal.casefold()))
+            .values(address=entries[key]["address"], registry_id=ids.get(key))
         )
     for event in new_events:
         key = event.pop("key")
