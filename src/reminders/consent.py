@@ -268,10 +268,13 @@ def normalise_address(address: str) -> str:
 
 
 def address_key(address: str) -> str:
-    """Return the key an address is looked up by: normalised, then case-folded."""
-    return normalise_address(address).casefold()
+    """Return the key an address is looked up by: normalised, then lower-cased.
+
+    Lower case, not Unicode case folding: `straße@` and `strasse@` are two mailboxes.
+    """
+    return normalise_address(address).lower()
 
 
 def same_address(a: str, b: str) -> bool:
     """Tell whether two addresses are the same registry entry (case-insensitive)."""
-    return a.casefold() == b.casefold()
+    return a.lower() == b.lower()

@@ -70,7 +70,7 @@ class AddressRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     #: normalised (domain lower-cased, IDNA), as first seen
     address: Mapped[str] = mapped_column(String(320))
-    #: the normalised address case-folded: how two spellings are found to be one
+    #: the normalised address lower-cased: how two spellings are found to be one
     address_key: Mapped[str] = mapped_column(String(320), unique=True)
     #: agent, contact, system or import; None when not opted out
     opted_out_by: Mapped[str | None] = mapped_column(String(20))

@@ -350,6 +350,23 @@ def test_a_staff_opt_out_keeps_its_past_date_and_when_it_was_recorded(world: Wor
     assert found.record.opted_out_at == paper_form
 
 
+def test_a_back_dated_event_takes_its_place_in_the_history(world: World) -> None:
+    import_contacts(world, contact("C-1", "marie@example.com"))
+    world.clock.advance(days=3)
+    # A paper form signed the day before the contacts file was imported.
+    paper_form = START - timedelta(days=1)
+
+    staff(world, "marie@example.com", Action.OPT_OUT, method="paper form",
+          occurred_at=paper_form)  # fmt: skip
+
+    found = status(world, "marie@example.com")
+    assert [(e.action, e.occurred_at, e.recorded_at) for e in found.history] == [
+        (Action.OPT_OUT, paper_form, START + timedelta(days=3)),
+        (Action.CONFIRM, START, START),
+    ]
+    assert (found.consent, found.record.opted_out_at) == (ConsentReason.OPTED_OUT, paper_form)
+
+
 def test_a_past_date_given_in_the_agencys_zone_keeps_its_instant(world: World) -> None:
     import_contacts(world, contact("C-1", "marie@example.com"))
     world.clock.advance(days=3)

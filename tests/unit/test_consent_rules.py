@@ -528,3 +528,9 @@ def test_address_key_tells_entries_apart(a: str, b: str, same: bool) -> None:
 def test_address_key_of_an_invalid_address_is_refused(address: str) -> None:
     with pytest.raises(InvalidAddress, match="is not a valid email address"):
         address_key(address)
+
+
+def test_the_key_lower_cases_but_does_not_fold_german_sharp_s() -> None:
+    # Two different mailboxes for a mail server: they must not share consent.
+    assert address_key("Straße@Example.de") == "straße@example.de"
+    assert address_key("Straße@example.de") != address_key("strasse@example.de")

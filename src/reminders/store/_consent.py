@@ -135,9 +135,7 @@ class ConsentStore(StoreBase):
         if until is not None:
             query = query.where(AddressRow.opted_out_at < until)
         if prefix:
-            escaped = (
-                prefix.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
+            escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(AddressRow.address_key.like(f"{escaped}%", escape="\\"))
         rows = list(self._db.scalars(query.order_by(AddressRow.address_key)))
         causes = self._latest_opt_outs([row.id for row in rows])

@@ -156,7 +156,7 @@ def _move_consent_to_the_registry(connection: sa.Connection) -> None:
         address = _normalised(email) if email else None
         if address is None:
             continue
-        key = address.casefold()
+        key = address.lower()
         at = _aware(updated_at)
         entry = entries.setdefault(key, {"address": address, "address_key": key, "updated_at": at})
         links.append((contact_id, key))
@@ -186,7 +186,7 @@ def _move_consent_to_the_registry(connection: sa.Connection) -> None:
         )
     ):
         normal = _normalised(address) or address
-        key = normal.casefold()
+        key = normal.lower()
         entry = entries.setdefault(
             key, {"address": normal, "address_key": key, "updated_at": _aware(occurred_at)}
         )
@@ -202,7 +202,7 @@ def _move_consent_to_the_registry(connection: sa.Connection) -> None:
             contacts.update().where(contacts.c.id == contact_id).values(address_id=ids[key])
         )
     for address, event_id in connection.execute(sa.select(events.c.address, events.c.id)):
-        key = (_normalised(address) or address).casefold()
+        key = (_normalised(address) or address).lower()
         connection.execute(
             events.update()
             .where(events.c.id == event_id)
