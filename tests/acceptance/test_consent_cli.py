@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import mailbox
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +212,77 @@ def test_bad_requests_get_one_line_and_change_nothing(
 
     assert_fails(result, code, *fragments)
     assert status(planned, "marie.dupont@example.fr") == before
+
+
+SAMPLES = Path(__file__).parents[1] / "samples" / "bounces"
+BOUNCED = [
+    "C-20,annecy,Jean Martin,jean.martin@example.org,fr,true,false",
+    "C-21,annecy,Claire Bernard,Claire.Bernard@example.net,fr,true,false",
+    "C-22,annecy,Paul Girard,paul.girard@example.net,fr,true,false",
+]
+
+
+def mbox_of(workspace: Workspace, *samples: str) -> Path:
+    path = workspace.folder / "bounces.mbox"
+    box = mailbox.mbox(path)
+    try:
+        for sample in samples:
+            box.add((SAMPLES / sample).read_bytes())
+        box.flush()
+    finally:
+        box.close()
+    return path
+
+
+def test_bounces_import_opts_out_hard_bounces_and_complaints(planned: Workspace) -> None:
+    planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
+    inbox = mbox_of(
+        planned,
+        "postfix-user-unknown.eml",
+        "arf-abuse-complaint.eml",
+        "postfix-delayed.eml",
+        "corrupt-truncated-dsn.eml",
+        "out-of-office.eml",
+    )
+
+    result = planned.ok("bounces", "import", str(inbox))
+
+    assert "jean.martin@example.org: opted out (system, bounce)" in result.stdout
+    assert "claire.bernard@example.net: opted out (system, complaint)" in result.stdout
+    assert "skipped bounces.mbox message 4" in result.stdout
+    assert "skipped bounces.mbox message 5" in result.stdout
+    assert "1 temporary failures counted" in result.stdout
+    jean = status(planned, "jean.martin@example.org")
+    assert (jean["consent"], jean["source"]) == ("opted_out", "system")
+    [bounce] = [h for h in jean["history"] if h["action"] == "opt_out"]
+    assert bounce["method"] == "bounce" and "5.1.1" in bounce["detail"]
+    claire = status(planned, "claire.bernard@example.net")
+    [complaint] = [h for h in claire["history"] if h["action"] == "opt_out"]
+    assert (claire["consent"], complaint["method"]) == ("opted_out", "complaint")
+    assert status(planned, "paul.girard@example.net")["consent"] == "ok"
+    system = [r["address"] for r in _report(planned, "--source", "system")]
+    assert system == ["Claire.Bernard@example.net", "jean.martin@example.org"]
+
+    # Only the contact's own confirmation lifts a bounce's opt-out.
+    refused = planned.run("consent", "opt-in", "jean.martin@example.org", "--method", "phone")
+    assert_fails(refused, 1, "opted out by system", "only the contact's own confirmation")
+
+
+def test_bounces_import_reads_one_file_and_a_maildir(planned: Workspace) -> None:
+    planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
+    maildir = mailbox.Maildir(planned.folder / "Bounces", create=True)
+    maildir.add((SAMPLES / "arf-abuse-complaint.eml").read_bytes())
+    maildir.add((SAMPLES / "guest-reply.eml").read_bytes())
+
+    single = planned.json("bounces", "import", str(SAMPLES / "postfix-user-unknown.eml"))
+    folder = planned.json("bounces", "import", str(planned.folder / "Bounces"))
+
+    assert [o["address"] for o in single["opted_out"]] == ["jean.martin@example.org"]
+    assert [o["address"] for o in folder["opted_out"]] == ["claire.bernard@example.net"]
+    assert len(folder["skipped"]) == 1 and "ordinary message" in folder["skipped"][0]["reason"]
+
+
+def test_bounces_import_of_a_path_that_is_not_there_says_what_to_give(planned: Workspace) -> None:
+    result = planned.run("bounces", "import", "nowhere.mbox")
+
+    assert_fails(result, 1, "nowhere.mbox", "mbox")
