@@ -385,10 +385,10 @@ class _Site:
         **context: Any,
     ) -> Response:
         reader = await _call(self._reader, address)
+        context["address"] = address
         return self._html(
-            request, name, reader, status_code=status_code, headers=headers, address=address,
-            **context,
-        )  # fmt: skip
+            request, name, reader, status_code=status_code, headers=headers, **context
+        )
 
     def _html(
         self,

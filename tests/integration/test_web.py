@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,8 +24,10 @@ from mail_server import Received
 from reminders import registry
 from reminders.bookings import Contact
 from reminders.consent import Source
+from reminders.database import create_engine
 from reminders.dispatch import mailer_for
 from reminders.logs import EventLog
+from reminders.store import Database
 from reminders.tokens import LinkSigner, Purpose
 from reminders.web import create_app, server
 
@@ -487,3 +490,38 @@ def test_request_logs_name_routes_never_tokens(site: Site) -> None:
     assert "status=200" in log and "status=404" in log
     assert token not in log
     assert token.split(".")[0] not in log
+
+
+def test_a_database_out_of_reach_gets_a_503_page(site: Site, tmp_path: Path) -> None:
+    token = site.unsubscribe_token()
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing-folder' / 'reminders.db'}")
+    unreachable = Database(engine, site.world.clock)
+    log = io.StringIO()
+    app = create_app(site.world.settings, unreachable, log=EventLog(site.world.clock, stream=log))
+    live = LiveServer(app).start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=20) as client:
+            page = client.get(f"/unsubscribe/{token}")
+    finally:
+        live.stop()
+        engine.dispose()
+
+    assert page.status_code == 503
+    assert "Merci de réessayer plus tard" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "sqlite" not in page.text.lower() and "missing-folder" not in page.text
+    assert "status=503" in log.getvalue()
+
+
+def test_a_mail_server_out_of_reach_gets_a_503_page_and_nothing_recorded(site: Site) -> None:
+    token = site.send_confirmation()
+    site.world.clock.advance(days=31)
+    expired = site.client.get(f"/confirm/{token}")
+    before = site.status()
+    site.world.mail_server.stop()
+
+    response = site.submit(expired)
+
+    assert response.status_code == 503
+    assert "Merci de réessayer plus tard" in response.text
+    assert site.status() == before
