@@ -13,8 +13,10 @@ Routes (a token is the signed capability of a link, see `tokens.py`):
   confirmation email, from an authentic link even when expired (200); asked again too
   soon 429; the mail server refusing it 503.
 
-No cookies: every form carries a field derived from its token by a keyed HMAC, and a
-POST without the right one is refused (403), the one-click body excepted. Results
+No cookies, so no ambient authority: a POST acts on the strength of its token. A
+browser POST from another site (Sec-Fetch-Site, or an Origin that is not ours) is
+refused (403) unless it carries its form's field, derived from the token by a keyed
+HMAC; a field that is sent must be right. The one-click body needs neither. Results
 are rendered in place (no redirect, so no open redirect). Every response carries a
 strict Content-Security-Policy and the other headers of `SECURITY_HEADERS`; request
 logs name the route, never the path (tokens are capabilities).
@@ -29,6 +31,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -168,7 +171,7 @@ class _Site:
 
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
-        if not self._is_authentic(await _read_form(request), "confirm", token):
+        if not self._may_post(request, await _read_form(request), "confirm", token):
             return self._forbidden(request)
         try:
             found = await _call(registry.confirm, self.database, self.settings, self.signer, token)
@@ -213,7 +216,7 @@ class _Site:
         token = request.path_params["token"]
         fields = await _read_form(request)
         one_click = fields.get(ONE_CLICK[0]) == ONE_CLICK[1]
-        if not one_click and not self._is_authentic(fields, "unsubscribe", token):
+        if not one_click and not self._may_post(request, fields, "unsubscribe", token):
             return self._forbidden(request)
         try:
             address = await _call(
@@ -242,7 +245,7 @@ class _Site:
 
     async def _renew(self, request: Request, purpose: Purpose) -> Response:
         token = request.path_params["token"]
-        if not self._is_authentic(await _read_form(request), f"{purpose}/renew", token):
+        if not self._may_post(request, await _read_form(request), f"{purpose}/renew", token):
             return self._forbidden(request)
         try:
             address = await _call(self._address, purpose, token, expired_ok=True)
@@ -371,8 +374,30 @@ class _Site:
         """Return the form POSTing to `/{action}` of `token` (e.g. `confirm/renew`)."""
         return self.forms.form(request.scope.get("root_path", ""), action, token)
 
-    def _is_authentic(self, fields: FormData, action: str, token: str) -> bool:
-        return self.forms.is_authentic(fields.get(FORM_FIELD), action, token)
+    def _may_post(self, request: Request, fields: FormData, action: str, token: str) -> bool:
+        """Tell whether a POST may act: not a forgery by another site's page.
+
+        There are no cookies: a POST carries no authority but the link's token, so the
+        one thing to stop is a page elsewhere making a browser post to us. Browsers say
+        where a request comes from (Sec-Fetch-Site, Origin); a POST from another site is
+        refused unless it carries this form's own field. The field, when sent, must be
+        the right one. A client without a browser (a script holding the link) may post
+        without it: it could do nothing with the field it cannot already do.
+        """
+        field = fields.get(FORM_FIELD)
+        if field is not None:
+            return self.forms.is_authentic(field, action, token)
+        return not self._from_elsewhere(request)
+
+    def _from_elsewhere(self, request: Request) -> bool:
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return site not in ("same-origin", "none")
+        origin = request.headers.get("origin")
+        if origin is None:
+            return False
+        own = {_origin_of(self.settings.web.base_url), _origin_of(str(request.base_url))}
+        return origin.rstrip("/") not in own
 
     async def _page(
         self,
@@ -456,3 +481,9 @@ class _Guard:
                 status=status[0] if status else 500,
                 ms=round((time.perf_counter() - started) * 1000, 1),
             )
+
+
+def _origin_of(url: str) -> str:
+    """Return scheme://host[:port] of `url`, as browsers write the Origin header."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -377,26 +377,51 @@ def test_an_expired_unsubscribe_link_says_what_to_do(site: Site) -> None:
     assert site.status()[0] == "unconfirmed"
 
 
-# -- forms without their anti-forgery field --------------------------------------------------
+# -- posts forged by another site's page ----------------------------------------------------
+
+#: What a browser says when a page of another site makes it post to us.
+FROM_ELSEWHERE = [
+    {"Origin": "https://evil.example"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "https://www.links.example"},
+    {"Origin": "null"},
+]
 
 
 @pytest.mark.parametrize(
     "path", ["/confirm/{c}", "/confirm/{c}/renew", "/unsubscribe/{u}", "/unsubscribe/{u}/renew"]
 )
-def test_a_post_without_its_form_field_is_refused_and_changes_nothing(
+def test_a_post_from_another_site_or_with_a_wrong_field_is_refused_and_changes_nothing(
     site: Site, path: str
 ) -> None:
     url = path.format(c=site.send_confirmation(), u=site.unsubscribe_token())
     site.world.clock.advance(minutes=11)  # a renewal would be allowed
     before, sent = site.status(), len(site.world.mail_server.messages())
 
-    for fields in ({}, {"csrf": ""}, {"csrf": "0" * 64}, {"List-Unsubscribe": "Yes"}):
-        response = site.client.post(url, data=fields)
+    attempts = [(headers, {}) for headers in FROM_ELSEWHERE]
+    attempts += [({}, {"csrf": ""}), ({}, {"csrf": "0" * 64})]
+    attempts += [({"Origin": "https://evil.example"}, {"List-Unsubscribe": "Yes"})]
+    for headers, fields in attempts:
+        response = site.client.post(url, data=fields, headers=headers)
 
-        assert response.status_code == 403, fields
+        assert response.status_code == 403, (headers, fields)
         assert "Ce formulaire ne peut pas être utilisé" in response.text
     assert site.status() == before
     assert len(site.world.mail_server.messages()) == sent
+
+
+def test_a_client_holding_the_link_may_post_without_a_browser(site: Site) -> None:
+    # No cookies: the token is the only authority, and a script that has the link could
+    # read the form's field anyway. Only a browser sent by another site is refused.
+    token = site.send_confirmation()
+    same_site = {"Sec-Fetch-Site": "same-origin", "Origin": "https://links.example"}
+
+    plain = site.client.post(f"/confirm/{token}")
+    again = site.client.post(f"/confirm/{token}", headers=same_site)
+
+    assert plain.status_code == 200
+    assert site.status()[0] == "ok"
+    assert again.status_code == 409  # used once already: not refused as a forgery
 
 
 def test_a_form_field_is_good_for_its_own_form_only(site: Site) -> None:
