@@ -44,12 +44,12 @@ from .mailer import (
     TransientFailure,
     UncertainDelivery,
 )
-from .messages import Draft, Envelope, build, mailbox, new_message_id, parse_mailbox
-from .queue import QueueItem, Status
+from .messages import Envelope, agency_email, mailbox, parse_mailbox
+from .queue import QueueItem, Rendered, Status
 from .service import consent_of
 from .store import Database
 from .summary import summary_email
-from .tokens import LinkSigner, Purpose
+from .tokens import LinkSigner
 
 #: States of an item another dispatcher holds (still approved: its row is locked) or took.
 _TAKEN = frozenset({Status.APPROVED, Status.SENDING, Status.SENT, Status.FAILED, Status.UNKNOWN})
@@ -198,18 +198,10 @@ class Dispatcher:
         content = summary_email(
             code=agency.code, name=agency.name, language=agency.language, day=today, rows=rows
         )
-        sender = parse_mailbox(agency.sender)
         recipient = parse_mailbox(agency.summary_to)
-        draft = Draft(
-            sender=sender,
-            recipient=recipient,
-            subject=content.subject,
-            text=content.text,
-            html=content.html,
-            language=content.locale,
+        envelope = agency_email(
+            agency, recipient, content, now=now, tag=f"summary.{agency.code}.{today.isoformat()}"
         )
-        message_id = new_message_id(f"summary.{agency.code}.{today.isoformat()}", sender.domain)
-        envelope = build(draft, now=now.astimezone(agency.zone), message_id=message_id)
         try:
             self._mailer.send(envelope)
         except BaseException:
@@ -472,22 +464,16 @@ class Dispatcher:
         if not item.to:
             raise InvalidAddress(f"item {item.id} has no address")
         recipient = mailbox(item.to, item.contact_name)
-        sender = parse_mailbox(agency.sender)
-        token = self._signer.sign(Purpose.UNSUBSCRIBE, recipient.address)
-        draft = Draft(
-            sender=sender,
-            recipient=recipient,
-            reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
-            subject=item.subject,
-            text=item.text,
-            html=item.html,
-            language=item.locale,
-            unsubscribe_url=f"{self._settings.web.base_url}/unsubscribe/{token}",
-            unsubscribe_mailto=parse_mailbox(agency.unsubscribe_mailto or agency.sender).address,
-        )
-        now = self._now().astimezone(agency.zone)
-        return build(
-            draft, now=now, message_id=new_message_id(f"r{item.id}.{attempt}", sender.domain)
+        content = Rendered(subject=item.subject, text=item.text, html=item.html, locale=item.locale)
+        return agency_email(
+            agency,
+            recipient,
+            content,
+            now=self._now(),
+            tag=f"r{item.id}.{attempt}",
+            unsubscribe_url=registry.unsubscribe_url(
+                self._settings, self._signer, recipient.address
+            ),
         )
 
 

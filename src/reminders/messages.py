@@ -18,7 +18,9 @@ from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote
 
+from .config import AgencySettings
 from .consent import normalise_address
+from .queue import Rendered
 
 #: Headers that hold URLs: folded only between their entries, never encoded.
 _URL_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
@@ -117,6 +119,38 @@ class Envelope:
         """Return the message as it goes on the wire (CRLF line ends)."""
         policy = _SMTPUTF8 if self.needs_smtputf8 else _SMTP
         return self.message.as_bytes(policy=policy)
+
+
+def agency_email(
+    agency: AgencySettings,
+    recipient: Mailbox,
+    content: Rendered,
+    *,
+    now: datetime,
+    tag: str,
+    unsubscribe_url: str | None = None,
+) -> Envelope:
+    """Build an email of `agency`: its From and Reply-To, dated in its time zone.
+
+    With `unsubscribe_url` (emails to contacts), the List-Unsubscribe headers carry it
+    and the agency's unsubscribe mailto; `tag` makes the Message-ID traceable.
+    """
+    sender = parse_mailbox(agency.sender)
+    mailto = parse_mailbox(agency.unsubscribe_mailto or agency.sender).address
+    draft = Draft(
+        sender=sender,
+        recipient=recipient,
+        reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
+        language=content.locale,
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=mailto if unsubscribe_url else None,
+    )
+    return build(
+        draft, now=now.astimezone(agency.zone), message_id=new_message_id(tag, sender.domain)
+    )
 
 
 def new_message_id(tag: str, domain: str) -> str:

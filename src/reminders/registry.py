@@ -30,7 +30,7 @@ from .consent import (
 )
 from .errors import NotFoundError, ReminderError, UsageError
 from .mailer import Mailer
-from .messages import Draft, build, mailbox, new_message_id, parse_mailbox
+from .messages import agency_email, mailbox, parse_mailbox
 from .store import Database, Store
 from .templates import Renderer, language_of
 from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
@@ -253,6 +253,11 @@ def address_of_link(
     return address
 
 
+def unsubscribe_url(settings: Settings, signer: LinkSigner, address: str) -> str:
+    """Return the signed unsubscribe link of `address`, for its emails' headers."""
+    return f"{settings.web.base_url}/unsubscribe/{signer.sign(Purpose.UNSUBSCRIBE, address)}"
+
+
 def confirm(
     database: Database, settings: Settings, signer: LinkSigner, token: str
 ) -> AddressStatus:
@@ -357,23 +362,13 @@ def send_confirmation(
             expires_on=(now + valid).astimezone(agency.zone).date(),
         ),
     )
-    sender = parse_mailbox(agency.sender)
-    unsubscribe_token = signer.sign(Purpose.UNSUBSCRIBE, record.address)
-    draft = Draft(
-        sender=sender,
-        recipient=mailbox(record.address, name),
-        reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
-        subject=content.subject,
-        text=content.text,
-        html=content.html,
-        language=content.locale,
-        unsubscribe_url=f"{settings.web.base_url}/unsubscribe/{unsubscribe_token}",
-        unsubscribe_mailto=parse_mailbox(agency.unsubscribe_mailto or agency.sender).address,
-    )
-    envelope = build(
-        draft,
-        now=now.astimezone(agency.zone),
-        message_id=new_message_id("confirm", sender.domain),
+    envelope = agency_email(
+        agency,
+        mailbox(record.address, name),
+        content,
+        now=now,
+        tag="confirm",
+        unsubscribe_url=unsubscribe_url(settings, signer, record.address),
     )
     try:
         mailer.send(envelope)

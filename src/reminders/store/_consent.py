@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
 from ..schema import AddressRow, ConfirmationRow, ConsentEventRow, ContactRow
 from ._base import StoreBase
-from ._rows import aware, aware_or_none, chunks, consent_from, rowcount
+from ._rows import chunks, consent_from, event_from, rowcount
 
 
 class ConsentStore(StoreBase):
@@ -100,19 +100,7 @@ class ConsentStore(StoreBase):
             .where(ConsentEventRow.registry_id == entry_id)
             .order_by(ConsentEventRow.occurred_at, ConsentEventRow.id)
         )
-        return [
-            ConsentEvent(
-                address=row.address,
-                action=Action(row.action),
-                source=Source(row.source),
-                method=row.method,
-                actor=row.actor,
-                detail=row.detail,
-                occurred_at=aware(row.occurred_at),
-                recorded_at=aware(row.recorded_at),
-            )
-            for row in self._db.scalars(query)
-        ]
+        return [event_from(row) for row in self._db.scalars(query)]
 
     def opted_out(
         self,
@@ -154,16 +142,7 @@ class ConsentStore(StoreBase):
             )
             for row in self._db.scalars(query):
                 assert row.registry_id is not None
-                found[row.registry_id] = ConsentEvent(
-                    address=row.address,
-                    action=Action(row.action),
-                    source=Source(row.source),
-                    method=row.method,
-                    actor=row.actor,
-                    detail=row.detail,
-                    occurred_at=aware(row.occurred_at),
-                    recorded_at=aware(row.recorded_at),
-                )
+                found[row.registry_id] = event_from(row)
         return found
 
     def contact_hints(self, entry_id: int) -> list[tuple[str | None, str, str]]:
@@ -203,8 +182,8 @@ class ConsentStore(StoreBase):
             return None
         return {
             "entry_id": row.address_id,
-            "expires_at": aware(row.expires_at),
-            "used_at": aware_or_none(row.used_at),
+            "expires_at": row.expires_at,
+            "used_at": row.used_at,
         }
 
     def use_confirmation(self, nonce_hash: str) -> bool:

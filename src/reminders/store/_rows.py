@@ -20,11 +20,11 @@ from sqlalchemy import (
 )
 
 from ..bookings import Booking, BookingStatus, Contact
-from ..consent import AddressConsent, Source
+from ..consent import Action, AddressConsent, ConsentEvent, Source
 from ..kinds import Eligibility
 from ..planning import DateRange
 from ..queue import QueueItem, Rendered, Status
-from ..schema import AddressRow, BookingRow, ContactRow, ItemRow
+from ..schema import AddressRow, BookingRow, ConsentEventRow, ContactRow, ItemRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +131,19 @@ def consent_from(row: AddressRow) -> AddressConsent:
         confirmed_at=aware_or_none(row.confirmed_at),
         confirmation_sent_at=aware_or_none(row.confirmation_sent_at),
         staff_confirmation_sent_at=aware_or_none(row.staff_confirmation_sent_at),
+    )
+
+
+def event_from(row: ConsentEventRow) -> ConsentEvent:
+    return ConsentEvent(
+        address=row.address,
+        action=Action(row.action),
+        source=Source(row.source),
+        method=row.method,
+        actor=row.actor,
+        detail=row.detail,
+        occurred_at=aware(row.occurred_at),
+        recorded_at=aware(row.recorded_at),
     )
 
 
