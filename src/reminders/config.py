@@ -62,6 +62,10 @@ class MailSettings(_Section):
     #: wait before the first retry; it doubles after each failure, up to retry_max_s
     retry_after_s: float = Field(default=60.0, gt=0)
     retry_max_s: float = Field(default=3600.0, gt=0)
+    #: emails claimed at once: a crash leaves at most this many per connection `unknown`
+    batch_size: int = Field(default=20, ge=1, le=1000)
+    #: SMTP connections a batch sends over in parallel
+    connections: int = Field(default=1, ge=1, le=16)
 
 
 class SmtpSettings(_Section):
@@ -144,8 +148,9 @@ class AgencySettings(_Section):
     sender: str
     reply_to: str | None = None
     plan_at: str = "06:30"
-    #: at most this many emails a minute leave for this agency (spaced evenly)
-    max_per_minute: float = Field(default=60.0, gt=0)
+    #: at most this many emails a minute leave for this agency, spaced evenly across
+    #: every process sharing the database (None: no limit)
+    max_per_minute: float | None = Field(default=None, gt=0)
     #: where the daily summary ("infos du jour") is emailed after the planning pass
     summary_to: str | None = None
     #: mailto: address of the List-Unsubscribe header (default: the sender's address)

@@ -27,6 +27,7 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,14 +37,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import service
+from . import sending, service
 from .clock import local_today
 from .config import AgencySettings, Settings, load_settings
 from .delivery import DispatchReport, Result
-from .dispatch import DISPATCHER, Dispatcher, mailer_for
-from .errors import ReminderError
+from .dispatch import DISPATCHER
+from .errors import DatabaseError, ReminderError
 from .logs import EventLog
-from .mailer import Mailer
+from .mailer import Mailer, mailer_for
 from .schedule import catch_up_due
 from .store import Database
 
@@ -71,6 +72,9 @@ class Daemon:
         self._stopping = threading.Event()
         self._reload_requested = threading.Event()
         self._running_jobs = 0
+        #: while the database is unreachable, the dispatch waits until then (backoff)
+        self._database_down_until: datetime | None = None
+        self._database_backoff_s = 0.0
         self._jobs_done = threading.Condition()
         self._scheduler = BlockingScheduler(
             timezone="UTC",
@@ -240,13 +244,14 @@ class Daemon:
     def _agency(self, code: str) -> AgencySettings | None:
         return next((a for a in self._settings.agency if a.code == code), None)
 
-    def _dispatcher(self, settings: Settings) -> Dispatcher:
-        return Dispatcher(
-            self._database,
-            settings,
-            self._mailer_factory(settings),
+    def _run(self, settings: Settings) -> sending.Run:
+        return sending.Run(
+            database=self._database,
+            settings=settings,
             actor=DISPATCHER,
+            mailers=lambda: self._mailer_factory(settings),
             sleep=self._stopping.wait,
+            should_stop=self._stopping.is_set,
         )
 
     def _plan(self, code: str) -> None:
@@ -254,7 +259,21 @@ class Daemon:
         agency = self._agency(code)
         if agency is None:
             return
-        report = service.plan_agency(self._database, settings, agency)
+        try:
+            report = service.plan_agency(self._database, settings, agency)
+        except DatabaseError as error:
+            # Tried again in a minute, until the database answers.
+            self._log.error("plan.failed", agency=code, error=str(error), retry_in_s=60)
+            self._scheduler.add_job(
+                self._guarded(self._plan),
+                "date",
+                run_date=self.clock.now() + timedelta(seconds=60),
+                args=[code],
+                id=f"retry-plan:{code}",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+            return
         fields: dict[str, Any] = {
             "agency": code,
             "day": report.today,
@@ -270,7 +289,9 @@ class Daemon:
         self._log.info("plan.done", **fields)
         if agency.summary_to:
             try:
-                sent_to = self._dispatcher(settings).send_summary(agency)
+                sent_to = sending.email_summary(
+                    self._database, settings, agency, self._mailer_factory(settings), again=False
+                )
             except ReminderError as error:
                 self._log.error("summary.failed", agency=code, error=str(error))
             else:
@@ -287,11 +308,28 @@ class Daemon:
         self._log.info("expire.done", agency=code, day=today, expired=expired)
 
     def _dispatch(self) -> None:
-        dispatcher = self._dispatcher(self._settings)
-        approved = dispatcher.approve_automatic()
-        if approved:
-            self._log.info("auto_send.approved", items=approved)
-        report = dispatcher.dispatch_due(should_stop=self._stopping.is_set)
+        now = self.clock.now()
+        if self._database_down_until is not None and now < self._database_down_until:
+            return
+        settings = self._settings
+        try:
+            approved = sending.approve_automatic(self._database, settings)
+            if approved:
+                self._log.info("auto_send.approved", items=approved)
+            report = sending.dispatch_due(self._run(settings))
+        except DatabaseError as error:
+            # Retried with backoff, without a restart: 5 s, 10 s, ... up to a minute.
+            self._database_backoff_s = min(max(self._database_backoff_s * 2, 5.0), 60.0)
+            self._database_down_until = now + timedelta(seconds=self._database_backoff_s)
+            self._log.error(
+                "database.unreachable",
+                error=str(error),
+                retry_in_s=self._database_backoff_s,
+            )
+            return
+        if self._database_down_until is not None:
+            self._log.info("database.reachable")
+        self._database_down_until, self._database_backoff_s = None, 0.0
         self._log_report(report)
 
     def _log_report(self, report: DispatchReport) -> None:
@@ -310,8 +348,8 @@ class Daemon:
                 self._log.warning(
                     "mail.retry", **fields, retry_at=d.next_attempt_at, error=d.detail
                 )
-            elif d.result is Result.HELD:
-                self._log.info("mail.held", **fields, reason=d.detail)
+            elif d.result in (Result.HELD, Result.TAKEN, Result.NOT_TRIED):
+                self._log.info(f"mail.{d.result}", **fields, reason=d.detail)
             elif d.result in (Result.EXPIRED, Result.WITHDRAWN):
                 self._log.warning(f"mail.{d.result}", **fields, reason=d.detail)
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, event, inspect, make_url, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -18,7 +18,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: The newest migration's revision: every command checks the database is at it without
 #: loading Alembic (a test keeps it equal to Alembic's head).
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 def create_engine(url: str) -> Engine:
@@ -45,6 +45,9 @@ def create_engine(url: str) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        event.listen(engine, "begin", _postgresql_begin)
     return engine
 
 
@@ -53,6 +56,28 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Begin a transaction as its options ask (`Database.transaction`).
+
+    `immediate` takes the write lock at once (a claim reads and writes in one
+    step; another writer waits for it, up to the busy timeout); otherwise the driver
+    begins the transaction at its first write, as it always does. A transaction
+    that is not `durable` commits without waiting for the disk (synchronous=NORMAL
+    in WAL mode): a power cut may lose it, never corrupt the file. The pragma cannot
+    change inside a transaction, so it is set before the transaction begins.
+    """
+    options = connection.get_execution_options()
+    durable = options.get("durable", True)
+    connection.exec_driver_sql(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+    if options.get("immediate"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_begin(connection: Connection) -> None:
+    if not connection.get_execution_options().get("durable", True):
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def describe(url: str) -> str:
@@ -77,6 +102,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     from alembic import command
 
     before = current_revision(engine)
+    if before is not None and before not in _known_revisions():
+        raise _newer(engine, before)
     try:
         command.upgrade(_alembic_config(engine), "head")
     except OperationalError as error:
@@ -117,12 +144,32 @@ def check_schema(engine: Engine) -> None:
             "(or check database.url)"
         )
     current = current_revision(engine)
-    if current != SCHEMA_REVISION:
-        state = "empty" if current is None else f"at revision {current}"
-        raise DatabaseError(
-            f"the database {describe(engine.url.render_as_string(hide_password=False))} "
-            f"is {state}, not at the current schema: run 'reminders db upgrade'"
-        )
+    if current == SCHEMA_REVISION:
+        return
+    database = describe(engine.url.render_as_string(hide_password=False))
+    if current is not None and current not in _known_revisions():
+        raise _newer(engine, current)
+    state = "empty" if current is None else f"at revision {current}"
+    raise DatabaseError(
+        f"the database {database} is {state}, not at the current schema: run 'reminders db upgrade'"
+    )
+
+
+def _newer(engine: Engine, current: str) -> DatabaseError:
+    # Migrating cannot help: this code does not know that schema, and writing to it
+    # could break what the newer code relies on.
+    database = describe(engine.url.render_as_string(hide_password=False))
+    return DatabaseError(
+        f"the database {database} is at revision {current}, newer than this reminders "
+        f"knows ({SCHEMA_REVISION}): a newer version migrated it; upgrade reminders on "
+        "this host before running it"
+    )
+
+
+def _known_revisions() -> set[str]:
+    """Return the revisions of the migration scripts, from their names (`0004_leases.py`)."""
+    scripts = (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    return {script.name[:4] for script in scripts} | {SCHEMA_REVISION}
 
 
 def unreachable(engine: Engine, error: OperationalError) -> DatabaseError:

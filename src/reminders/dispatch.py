@@ -1,526 +1,396 @@
-"""Sending: approve items, hand each one to the mail transport, settle what happened.
+"""The send loop: claim a batch, hand each message over, settle the batch.
 
-The order of one delivery is what makes a crash safe:
+1. One committed, durable statement claims up to `mail.batch_size` items
+   (`Store.claim`): `sending`, with this process's name and a lease. Every
+   condition that must still hold is checked in that statement.
+2. Each message is built and handed to the transport on a reused connection;
+   what happened is decided by `delivery.settle` (pure).
+3. Settlements are written in one transaction every few milliseconds (and at
+   the end of the batch); the leases of the items still to send are renewed.
 
-1. in one transaction: check the booking still qualifies and the contact's consent,
-   approve, mark the item `sending` and log the attempt, then commit;
-2. the SMTP transaction (nothing else happens meanwhile);
-3. in one transaction: `sent`, back to `approved` with a retry time, `failed`,
-   or `unknown` when the server's final reply was lost.
-
-A process that dies between 1 and 3 leaves its item in `sending`; the next
-dispatcher (or `send` command) turns it into `unknown`, which only a person can
-settle (`resend` or `mark-sent`). Nothing is ever sent twice without a person.
+A process that dies between 1 and 3 leaves its items in `sending` until their
+lease passes (or at once, on its own host, when its pid is gone): then whoever
+looks makes them `unknown`, and only a person sends them again. Nothing is sent
+twice without a person, and a crash costs at most one batch per connection.
 """
 
 from __future__ import annotations
 
-import socket
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from . import registry, service
+from . import registry
 from .clock import local_today
-from .config import AgencySettings, Settings
-from .consent import Action, ConsentReason, Source
+from .config import Settings
+from .consent import Action, Source
 from .delivery import (
+    Attempt,
     Delivery,
     DispatchReport,
-    Result,
-    claimant_is_gone,
-    pause_before_next,
-    retry_delay,
-    this_process,
+    KindRule,
+    Outcome,
+    RetryPolicy,
+    Scope,
+    SendRules,
+    settle,
 )
-from .errors import InvalidAddress, ReminderError, UsageError
-from .kinds import activate
-from .mailer import (
-    DeliveryError,
-    MaildirMailer,
-    Mailer,
-    PermanentFailure,
-    SmtpMailer,
-    TransientFailure,
-    UncertainDelivery,
-)
-from .messages import Envelope, agency_email, mailbox, parse_mailbox
-from .queue import QueueItem, Rendered, Status
-from .service import consent_of
-from .store import Database
-from .summary import summary_email
+from .errors import InvalidAddress
+from .leases import lease_length, message_id, this_process
+from .mailer import DeliveryError, Mailer, PermanentFailure, TransientFailure, UncertainDelivery
+from .messages import Draft, Envelope, Mailbox, UnsafeHeader, build, mailbox, parse_mailbox
+from .pacing import Pacer
+from .queue import Status
+from .store import Claimed, Database, Settled
 from .tokens import LinkSigner
 
-#: States of an item another dispatcher holds (still approved: its row is locked) or took.
-_TAKEN = frozenset({Status.APPROVED, Status.SENDING, Status.SENT, Status.FAILED, Status.UNKNOWN})
+#: Settlements are written at least this often while a batch runs (seconds).
+FLUSH_EVERY_S = 0.25
+
+#: The order statuses are claimed in: what is already approved goes first.
+_CLAIM_ORDER = [Status.APPROVED, Status.PENDING, Status.UNKNOWN, Status.FAILED]
 
 #: Who approves and sends when no person does.
 DISPATCHER = "dispatcher"
-AUTO_SEND = "auto_send"
 
 
-def mark_sent(database: Database, item_id: int, actor: str) -> QueueItem:
-    """Settle an unknown item as delivered: a person checked that it arrived."""
-    with database.transaction() as store:
-        return store.mark_sent_by(item_id, actor)
-
-
-def mailer_for(settings: Settings) -> Mailer:
-    """Return the transport `mail.transport` names (no connection is made yet)."""
-    if settings.mail.transport == "maildir":
-        return MaildirMailer(settings.maildir_path)
-    smtp = settings.smtp
-    return SmtpMailer(
-        smtp.host,
-        smtp.port,
-        security=smtp.security,
-        username=smtp.username,
-        password=smtp.password.get_secret_value() if smtp.password else None,
-        timeout_s=smtp.timeout_s,
-        ca_file=settings.path(smtp.ca_file) if smtp.ca_file else None,
+def kind_rules(settings: Settings) -> tuple[KindRule, ...]:
+    """Return every kind the agencies know (enabled or not), with who defines it so."""
+    agencies: dict[tuple[str, str, object], list[str]] = defaultdict(list)
+    for agency in settings.agency:
+        for definition in agency.definitions().values():
+            key = (definition.name, definition.anchor, definition.eligibility)
+            agencies[key].append(agency.code)
+    return tuple(
+        KindRule(name=name, anchor=anchor, eligibility=eligibility, agencies=tuple(codes))  # type: ignore[arg-type]
+        for (name, anchor, eligibility), codes in agencies.items()
     )
 
 
+def send_rules(settings: Settings, now: datetime, kinds: tuple[KindRule, ...]) -> SendRules:
+    """Return what must hold at `now` for an item to be sent (`SendRules`)."""
+    todays: dict[date, list[str]] = defaultdict(list)
+    for agency in settings.agency:
+        todays[local_today(now, agency.zone)].append(agency.code)
+    reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
+    return SendRules(
+        now=now,
+        consent_cutoff=now - reconfirm,
+        todays=tuple((day, tuple(codes)) for day, codes in sorted(todays.items())),
+        kinds=kinds,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Sender:
+    """An agency's side of every message, worked out once per run."""
+
+    sender: Mailbox
+    reply_to: Mailbox | None
+    mailto: str
+    zone: ZoneInfo
+
+
+class Composer:
+    """Builds the message of a claimed item; agencies' senders parsed once."""
+
+    def __init__(self, settings: Settings, signer: LinkSigner) -> None:
+        self._settings = settings
+        self._signer = signer
+        self._senders: dict[str, _Sender] = {}
+
+    def domain(self, agency: str) -> str:
+        return self._sender(agency).sender.domain
+
+    def _sender(self, code: str) -> _Sender:
+        if code not in self._senders:
+            agency = self._settings.agency_by_code(code)
+            self._senders[code] = _Sender(
+                sender=parse_mailbox(agency.sender),
+                reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
+                mailto=parse_mailbox(agency.unsubscribe_mailto or agency.sender).address,
+                zone=agency.zone,
+            )
+        return self._senders[code]
+
+    def envelope(self, item: Claimed, *, message_id: str, now: datetime) -> Envelope:
+        """Return the message of `item`, or raise `InvalidAddress` / `UnsafeHeader`."""
+        if not item.to:
+            raise InvalidAddress(f"item {item.id} has no address")
+        sender = self._sender(item.agency)
+        recipient = mailbox(item.to, item.contact_name)
+        draft = Draft(
+            sender=sender.sender,
+            recipient=recipient,
+            reply_to=sender.reply_to,
+            subject=item.subject,
+            text=item.text,
+            html=item.html,
+            language=item.locale,
+            unsubscribe_url=registry.unsubscribe_url(
+                self._settings, self._signer, recipient.address
+            ),
+            unsubscribe_mailto=sender.mailto,
+        )
+        return build(draft, now=now.astimezone(sender.zone), message_id=message_id)
+
+    def zone_of(self, agency: str) -> ZoneInfo:
+        return self._sender(agency).zone
+
+
 class Dispatcher:
-    """Sends items through one mailer for one batch (a command, or a daemon tick)."""
+    """Sends one scope's items through mailers from `mailers`, until none is left."""
 
     def __init__(
         self,
         database: Database,
         settings: Settings,
-        mailer: Mailer,
+        mailers: Callable[[], Mailer],
         *,
         actor: str,
         sleep: Callable[[float], object] = time.sleep,
         on_result: Callable[[Delivery], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self._database = database
         self._settings = settings
-        self._mailer = mailer
+        self._mailers = mailers
         self._actor = actor
         self._sleep = sleep
         self._on_result = on_result
-        self._signer = LinkSigner(settings.link_secret(), database.clock)
+        self._should_stop = should_stop
         self._claimant = this_process()
-        self._checked_kinds: set[tuple[str, str]] = set()
+        self._lease = lease_length(settings.smtp.timeout_s)
+        self._composer = Composer(settings, LinkSigner(settings.link_secret(), database.clock))
+        mail = settings.mail
+        self._policy = RetryPolicy(
+            max_attempts=mail.max_attempts,
+            retry_after_s=mail.retry_after_s,
+            retry_max_s=mail.retry_max_s,
+        )
+        self._intervals = {
+            a.code: timedelta(seconds=60.0 / a.max_per_minute)
+            for a in settings.agency
+            if a.max_per_minute
+        }
+        self._kinds = kind_rules(settings)
+        self._lock = threading.Lock()
 
-    def _now(self) -> datetime:
-        return self._database.clock.now()
+    @property
+    def claimant(self) -> str:
+        return self._claimant
 
-    # -- what people ask for -------------------------------------------------------
+    def rules(self, now: datetime) -> SendRules:
+        """Return what must hold at `now` for an item to be sent."""
+        return send_rules(self._settings, now, self._kinds)
 
-    def send(self, item_ids: Sequence[int]) -> DispatchReport:
-        """Approve and send these items now, whatever their retry schedule."""
-        return self._batch(item_ids, (Status.PENDING, Status.APPROVED))
-
-    def resend(self, item_ids: Sequence[int]) -> DispatchReport:
-        """Send again items a person decided about: unknown or failed ones."""
-        return self._batch(item_ids, (Status.UNKNOWN, Status.FAILED))
-
-    def send_tab(self, agency: str, kind: str) -> DispatchReport:
-        """Approve and send every pending (and approved) item of one tab."""
-        self._withdraw_unqualified(agency, kind)
-        with self._database.transaction() as store:
-            ids = store.pending_ids(agency, kind)
-        return self._batch(ids, (Status.PENDING, Status.APPROVED))
-
-    # -- what the daemon does -------------------------------------------------------
-
-    def approve_automatic(self) -> int:
-        """Approve the new items of every kind set to `auto_send`, where consent allows."""
-        approved = 0
-        for agency in self._settings.agency:
-            today = local_today(self._now(), agency.zone)
-            for kind in agency.enabled_kinds():
-                if not kind.auto_send:
-                    continue
-                with self._database.transaction() as store:
-                    for item_id in store.pending_ids(agency.code, kind.name, listed_on=today):
-                        item = store.item(item_id)
-                        if (
-                            item.status is Status.PENDING
-                            and consent_of(item, self._now(), self._settings) is ConsentReason.OK
-                        ):
-                            store.approve(item_id, AUTO_SEND)
-                            approved += 1
-        return approved
-
-    def dispatch_due(self, should_stop: Callable[[], bool] = lambda: False) -> DispatchReport:
-        """Send approved items whose time has come, agency by agency, until none is left.
-
-        Each item is tried at most once per call, so one that cannot go (no consent,
-        no valid address) never keeps the loop busy; an item another replica claimed
-        first is skipped without a word.
-        """
-        report = DispatchReport(recovered=self.recover_abandoned())
-        codes = [a.code for a in self._settings.agency]
-        tried: set[int] = set()
-        try:
-            while not should_stop() and report.stopped is None:
-                with self._database.transaction() as store:
-                    due = store.next_due(codes, self._now(), exclude=tried)
-                if not due:
-                    break
-                # The agency that may send soonest goes first (its rate limit allows).
-                waits = sorted((self._pause_for(agency), agency, item) for agency, item in due)
-                wait, _agency, item_id = waits[0]
-                if wait > 0:
-                    self._sleep(wait)
-                    if should_stop():
-                        break
-                tried.add(item_id)
-                self._deliver(item_id, (Status.APPROVED,), report, taken_is_quiet=True)
-        finally:
-            self._mailer.close()
-        return report
-
-    def send_summary(self, agency: AgencySettings, *, again: bool = False) -> str | None:
-        """Email the agency's summary of today to its `summary_to`; return the address.
-
-        Once a day unless `again`: None when today's summary already went out.
-        """
-        if not agency.summary_to:
-            raise UsageError(
-                f'agency {agency.code!r} has no summary_to: add summary_to = "name@example.com" '
-                "to its [[agency]] table"
-            )
-        now = self._now()
-        today = local_today(now, agency.zone)
-        rows = [
-            row
-            for row in service.today_summary(self._database, self._settings)
-            if row["agency"] == agency.code
+    def run(self, scope: Scope, report: DispatchReport) -> None:
+        """Send every sendable item of `scope`, on `mail.connections` connections."""
+        workers = self._settings.mail.connections
+        if workers == 1:
+            self._work(scope, report)
+            return
+        threads = [
+            threading.Thread(target=self._work, args=(scope, report), daemon=True)
+            for _ in range(workers)
         ]
-        with self._database.transaction() as store:
-            previous = store.claim_summary(agency.code, today)
-            if previous == today and not again:
-                return None
-        content = summary_email(
-            code=agency.code, name=agency.name, language=agency.language, day=today, rows=rows
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _work(self, scope: Scope, report: DispatchReport) -> None:
+        mailer = self._mailers()
+        pacer = Pacer(
+            self._database,
+            scope,
+            self._intervals,
+            batch_size=self._settings.mail.batch_size,
+            sleep=self._sleep,
         )
-        recipient = parse_mailbox(agency.summary_to)
-        envelope = agency_email(
-            agency, recipient, content, now=now, tag=f"summary.{agency.code}.{today.isoformat()}"
-        )
+        exhausted: set[Status] = set()
+
+        def claim(scope: Scope, limit: int) -> list[Claimed]:
+            return self._claim(scope, limit, exhausted)
+
         try:
-            self._mailer.send(envelope)
-        except BaseException:
-            # Not sent: the next pass (or `today --email`) tries again.
-            with self._database.transaction() as store:
-                store.release_summary(agency.code, today, previous)
-            raise
+            while not self._should_stop() and report.stopped is None:
+                batch = pacer.next_batch(claim, self._left)
+                if batch is None:
+                    break
+                self._send(batch, mailer, report)
         finally:
-            self._mailer.close()
-        return recipient.address
+            mailer.close()
 
-    def recover_abandoned(self) -> list[int]:
-        """Turn items left in `sending` by a process that stopped into `unknown`."""
-        host = socket.gethostname()
-        # Past this, no SMTP transaction is still under way (each step has a timeout).
-        stale = self._now() - timedelta(seconds=4 * self._settings.smtp.timeout_s + 60)
-        recovered = []
+    def _claim(self, scope: Scope, limit: int, exhausted: set[Status]) -> list[Claimed]:
+        """Claim from one status at a time (approved first): each claim is one statement.
+
+        One status a statement lets the database walk an index in order and stop at
+        `limit`, instead of sorting what is left of the tab for every batch. A status
+        found empty is not asked again in this run (`exhausted`).
+        """
+        for status in sorted(scope.statuses - exhausted, key=_CLAIM_ORDER.index):
+            now = self._database.clock.now()
+            rules = self.rules(now)
+            with self._database.transaction(immediate=True) as store:
+                claimed = store.claim(
+                    replace(scope, statuses=frozenset({status})),
+                    rules,
+                    claimant=self._claimant,
+                    lease_until=now + self._lease,
+                    actor=self._actor,
+                    limit=limit,
+                )
+            if claimed:
+                return claimed
+            if scope.agencies is None and not scope.excluded:
+                exhausted.add(status)
+        return []
+
+    def _left(self, scope: Scope) -> bool:
         with self._database.transaction() as store:
-            for item_id, claimant, claimed_at in store.in_flight():
-                if claimant == self._claimant:
-                    continue
-                gone = claimant_is_gone(claimant, host)
-                if gone or (claimed_at is not None and claimed_at < stale):
-                    detail = (
-                        f"the process sending it ({claimant or 'unknown'}) stopped before the "
-                        "mail server confirmed: check whether it arrived, then "
-                        f"'reminders resend {item_id}' or 'reminders mark-sent {item_id}'"
-                    )
-                    if store.give_up_in_flight(item_id, detail):
-                        recovered.append(item_id)
-        return recovered
+            return store.has_sendable(scope, self.rules(self._database.clock.now()), self._claimant)
 
-    # -- one batch, one item ----------------------------------------------------------
+    def _send(self, batch: Sequence[Claimed], mailer: Mailer, report: DispatchReport) -> None:
+        """Hand each claimed item over; settle every FLUSH_EVERY_S and at the end."""
+        pending: list[Settled] = []
+        flushed_at = time.monotonic()
+        renewed_at = self._database.clock.now()
+        for index, item in enumerate(batch):
+            if report.stopped is not None or self._should_stop():
+                attempt = Attempt(outcome=Outcome.NOT_TRIED, detail="the batch stopped first")
+                pending.append(self._settled(item, attempt, started=self._database.clock.now()))
+                continue
+            pending.append(self._attempt(item, mailer, report))
+            if time.monotonic() - flushed_at >= FLUSH_EVERY_S:
+                self._flush(pending, report)
+                pending, flushed_at = [], time.monotonic()
+                now = self._database.clock.now()
+                if now - renewed_at > self._lease / 4:
+                    with self._database.transaction(durable=False) as store:
+                        rest = [i.id for i in batch[index + 1 :]]
+                        store.renew(self._claimant, rest, now + self._lease)
+                    renewed_at = now
+        self._flush(pending, report)
 
-    def _batch(self, item_ids: Iterable[int], sources: tuple[Status, ...]) -> DispatchReport:
-        report = DispatchReport(recovered=self.recover_abandoned())
+    def _attempt(self, item: Claimed, mailer: Mailer, report: DispatchReport) -> Settled:
+        started = self._database.clock.now()
+        domain = self._composer.domain(item.agency)
+        message = message_id(item.id, item.attempt, self._claimant, domain)
         try:
-            for item_id in dict.fromkeys(item_ids):
-                if report.stopped is not None:
-                    self._record(report, self._approve_only(item_id, sources))
-                    continue
-                self._deliver(item_id, sources, report)
-        finally:
-            self._mailer.close()
-        return report
-
-    def _approve_only(self, item_id: int, sources: tuple[Status, ...]) -> Delivery:
-        """After the batch stopped: approve what a person asked for, for the daemon to send."""
-        with self._database.transaction() as store:
-            try:
-                item = store.item(item_id)
-            except ReminderError as error:
-                return Delivery(item_id=item_id, result=Result.REFUSED, detail=str(error))
-            if item.status not in sources:
-                return _about(item, _refusal_result(item), _refusal(item, sources))
-            if consent_of(item, self._now(), self._settings) is not ConsentReason.OK:
-                return _about(item, Result.NOT_TRIED, "not tried: the batch stopped before it")
-            if item.status is Status.PENDING:
-                store.approve(item_id, self._actor)
-        return _about(
-            item,
-            Result.NOT_TRIED,
-            "not tried: the batch stopped before it; it is approved and goes out when the "
-            "server answers",
-        )
-
-    def _record(self, report: DispatchReport, delivery: Delivery) -> None:
-        report.deliveries.append(delivery)
-        if self._on_result is not None:
-            self._on_result(delivery)
-
-    def _pause_for(self, agency_code: str) -> float:
-        agency = next((a for a in self._settings.agency if a.code == agency_code), None)
-        if agency is None:
-            return 0.0
-        with self._database.transaction() as store:
-            last = store.last_attempt_started(agency_code)
-        return pause_before_next(last, self._now(), agency.max_per_minute)
-
-    def _withdraw_unqualified(self, agency_code: str, kind_name: str) -> None:
-        """Withdraw the tab's items whose booking changed since planning (once a batch)."""
-        if (agency_code, kind_name) in self._checked_kinds:
-            return
-        self._checked_kinds.add((agency_code, kind_name))
-        agency = next((a for a in self._settings.agency if a.code == agency_code), None)
-        definition = agency.definitions().get(kind_name) if agency else None
-        if agency is None or definition is None:
-            return
-        with self._database.transaction() as store:
-            # Only the anchor and the eligibility rule matter here, not the delay.
-            store.withdraw_unqualified(agency_code, activate(definition, delay_days=0))
-
-    def _deliver(
-        self,
-        item_id: int,
-        sources: tuple[Status, ...],
-        report: DispatchReport,
-        *,
-        taken_is_quiet: bool = False,
-    ) -> None:
-        """Send one item: check, claim and commit, hand it over, settle what happened."""
+            envelope = self._composer.envelope(item, message_id=message, now=started)
+        except (InvalidAddress, UnsafeHeader) as error:
+            attempt = Attempt(outcome=Outcome.UNBUILDABLE, detail=str(error))
+            return self._settled(item, attempt, started=started, message=message)
         try:
-            item = self._peek(item_id)
-        except ReminderError as error:
-            refused = Delivery(item_id=item_id, result=Result.REFUSED, detail=str(error))
-            self._record(report, refused)
-            return
-        if item.status not in sources:
-            if not taken_is_quiet:
-                self._record(report, _about(item, _refusal_result(item), _refusal(item, sources)))
-            return
-        self._withdraw_unqualified(item.agency, item.kind)
-        wait = self._pause_for(item.agency)
-        if wait > 0:
-            self._sleep(wait)
-        try:
-            claimed = self._claim(item_id, sources)
-        except ReminderError as error:
-            self._record(report, _about(item, Result.REFUSED, str(error)))
-            return
-        if claimed is None:  # moved on since the peek: withdrawn, or another process has it
-            item = self._peek(item_id)
-            if not (taken_is_quiet and item.status in _TAKEN):
-                self._record(report, _about(item, _refusal_result(item), _refusal(item, sources)))
-            return
-        if isinstance(claimed, Delivery):
-            self._record(report, claimed)
-            return
-        item, envelope, delivery_id = claimed
-        try:
-            self._mailer.send(envelope)
+            mailer.send(envelope)
         except DeliveryError as error:
-            self._record(report, self._settle_failure(item, delivery_id, envelope, error))
             if isinstance(error, TransientFailure) and error.stops_batch:
                 report.stopped = str(error)
-            return
-        with self._database.transaction() as store:
-            store.finish_delivery(item.id, delivery_id, target=Status.SENT, outcome="sent")
-        self._record(
-            report,
-            _about(item, Result.SENT, None, to=envelope.recipient, message_id=envelope.message_id),
+            attempt = _attempt_of(error)
+        else:
+            attempt = Attempt(outcome=Outcome.ACCEPTED)
+        return self._settled(
+            item, attempt, started=started, message=message, recipient=envelope.recipient
         )
 
-    def _peek(self, item_id: int) -> QueueItem:
-        with self._database.transaction() as store:
-            return store.item(item_id)
+    def _settled(
+        self,
+        item: Claimed,
+        attempt: Attempt,
+        *,
+        started: datetime,
+        message: str | None = None,
+        recipient: str | None = None,
+    ) -> Settled:
+        now = self._database.clock.now()
+        return Settled(
+            item=item,
+            settlement=settle(attempt, attempts=item.attempt, policy=self._policy, now=now),
+            message_id=message or "",
+            recipient=recipient or item.to or "",
+            started_at=started,
+            finished_at=now,
+            smtp_code=attempt.code,
+        )
 
-    def _claim(
-        self, item_id: int, sources: tuple[Status, ...]
-    ) -> Delivery | tuple[QueueItem, Envelope, int] | None:
-        """Check, approve and mark one item `sending`, in one committed transaction.
+    def _flush(self, settled: list[Settled], report: DispatchReport) -> None:
+        if settled:
+            write_outcomes(self._database, self._claimant, self._actor, settled)
+            for entry in settled:
+                self.record(report, _delivery_of(entry, self._composer.zone_of(entry.item.agency)))
 
-        The item's row is locked first (SKIP LOCKED on PostgreSQL): None means another
-        process holds it or has moved it on.
-        """
-        with self._database.transaction() as store:
-            item = store.lock_for_sending(item_id, sources)
-            if item is None:
-                return None
-            agency = self._settings.agency_by_code(item.agency)
-            if item.visible_until < local_today(self._now(), agency.zone):
-                store.expire(item.id)
-                return _about(
-                    item,
-                    Result.EXPIRED,
-                    f"its window ended on {item.visible_until.isoformat()}: not sent late, "
-                    "it is now expired",
-                )
-            consent = consent_of(item, self._now(), self._settings)
-            if consent is not ConsentReason.OK:
-                store.hold(item.id, str(consent))
-                return _about(item, Result.HELD, f"no consent ({consent}): it stays pending")
-            try:
-                envelope = self._envelope(item, agency, attempt=item.attempts + 1)
-            except InvalidAddress as error:
-                store.hold(item.id, "invalid_address")
-                return _about(
-                    item,
-                    Result.REFUSED,
-                    f"{error}: not sent, it stays pending: correct the contact's address",
-                )
-            if item.status is Status.PENDING:
-                store.approve(item.id, self._actor)
-                sources = (Status.APPROVED,)
-            claimed = store.claim(item, self._claimant, sources)
-            delivery_id = store.start_delivery(
-                claimed,
-                recipient=envelope.recipient,
-                message_id=envelope.message_id,
-                actor=self._actor,
-                claimant=self._claimant,
-            )
-        return claimed, envelope, delivery_id
+    def record(self, report: DispatchReport, delivery: Delivery) -> None:
+        """Add one outcome to the report, and tell the caller (thread-safe)."""
+        with self._lock:
+            report.deliveries.append(delivery)
+            if self._on_result is not None:
+                self._on_result(delivery)
 
-    def _settle_failure(
-        self, item: QueueItem, delivery_id: int, envelope: Envelope, error: DeliveryError
-    ) -> Delivery:
-        detail = str(error)
-        with self._database.transaction() as store:
-            if isinstance(error, UncertainDelivery):
-                store.finish_delivery(
-                    item.id, delivery_id, target=Status.UNKNOWN, outcome="unknown", detail=detail
-                )
-                return _about(
-                    item,
-                    Result.UNKNOWN,
-                    f"{detail}: check whether it arrived, then 'reminders resend {item.id}' or "
-                    f"'reminders mark-sent {item.id}'",
-                    to=envelope.recipient,
-                    message_id=envelope.message_id,
-                )
-            mail = self._settings.mail
-            if isinstance(error, TransientFailure) and item.attempts < mail.max_attempts:
-                retry_at = self._now() + retry_delay(
-                    item.attempts, mail.retry_after_s, mail.retry_max_s
-                )
-                store.finish_delivery(
-                    item.id,
-                    delivery_id,
-                    target=Status.APPROVED,
-                    outcome="transient",
-                    detail=detail,
-                    smtp_code=error.code,
-                    next_attempt_at=retry_at,
-                )
-                zone = self._settings.agency_by_code(item.agency).zone
-                return _about(
-                    item,
-                    Result.RETRY,
-                    detail,
-                    to=envelope.recipient,
-                    next_attempt_at=retry_at.astimezone(zone),
-                )
-            if isinstance(error, TransientFailure):
-                detail = f"retries used up after {item.attempts} attempts: {detail}"
-            store.finish_delivery(
-                item.id,
-                delivery_id,
-                target=Status.FAILED,
-                outcome="permanent" if isinstance(error, PermanentFailure) else "transient",
-                detail=detail,
-                smtp_code=error.code,
-            )
-            if isinstance(error, PermanentFailure) and (error.enhanced or "").startswith("5.1."):
+
+def write_outcomes(database: Database, claimant: str, actor: str, settled: list[Settled]) -> None:
+    """Settle a batch's items in one transaction that does not wait for the disk.
+
+    A 5.1.x refusal (no such mailbox) also opts the address out, source `system`.
+    """
+    now = database.clock.now()
+    with database.transaction(durable=False) as store:
+        applied = set(store.settle(claimant, actor, settled))
+        for entry in settled:
+            if entry.settlement.opts_out and entry.item.id in applied:
                 # The mailbox does not exist: never write to it again unless it confirms.
                 registry.change(
                     store,
-                    envelope.recipient,
+                    entry.recipient,
                     Action.OPT_OUT,
                     Source.SYSTEM,
                     method="smtp",
                     actor=DISPATCHER,
-                    now=self._now(),
-                    detail=f"item {item.id}: {error.code} {error.reply}",
+                    now=now,
+                    detail=f"item {entry.item.id}: {entry.settlement.detail}",
                 )
-                detail = f"{detail} (the address is now opted out: source system)"
-        return _about(item, Result.FAILED, detail, to=envelope.recipient)
-
-    def _envelope(self, item: QueueItem, agency: AgencySettings, *, attempt: int) -> Envelope:
-        if not item.to:
-            raise InvalidAddress(f"item {item.id} has no address")
-        recipient = mailbox(item.to, item.contact_name)
-        content = Rendered(subject=item.subject, text=item.text, html=item.html, locale=item.locale)
-        return agency_email(
-            agency,
-            recipient,
-            content,
-            now=self._now(),
-            tag=f"r{item.id}.{attempt}",
-            unsubscribe_url=registry.unsubscribe_url(
-                self._settings, self._signer, recipient.address
-            ),
-        )
 
 
-def _about(
-    item: QueueItem,
-    result: Result,
-    detail: str | None,
-    *,
-    to: str | None = None,
-    message_id: str | None = None,
-    next_attempt_at: datetime | None = None,
-) -> Delivery:
+def _delivery_of(entry: Settled, zone: ZoneInfo) -> Delivery:
+    item, settlement = entry.item, entry.settlement
+    retry = settlement.next_attempt_at
     return Delivery(
         item_id=item.id,
-        result=result,
+        result=settlement.result,
         agency=item.agency,
         kind=item.kind,
         booking_ref=item.booking_ref,
-        to=to or item.to,
-        detail=detail,
-        message_id=message_id,
-        next_attempt_at=next_attempt_at,
+        to=entry.recipient or item.to,
+        detail=_with_advice(settlement.detail, item.id, settlement.result.value),
+        message_id=entry.message_id or None,
+        next_attempt_at=retry.astimezone(zone) if retry else None,
     )
 
 
-def _refusal_result(item: QueueItem) -> Result:
-    return Result.WITHDRAWN if item.status is Status.WITHDRAWN else Result.REFUSED
+def _attempt_of(error: DeliveryError) -> Attempt:
+    outcome = (
+        Outcome.UNCERTAIN
+        if isinstance(error, UncertainDelivery)
+        else Outcome.PERMANENT
+        if isinstance(error, PermanentFailure)
+        else Outcome.TRANSIENT
+    )
+    return Attempt(outcome=outcome, detail=str(error), code=error.code, enhanced=error.enhanced)
 
 
-def _refusal(item: QueueItem, sources: tuple[Status, ...]) -> str:
-    """Say why an item cannot be sent from its state, and what to do instead."""
-    status = item.status
-    if status is Status.SENT:
-        when = f" on {item.sent_at.isoformat(timespec='seconds')}" if item.sent_at else ""
-        return f"item {item.id} was already sent{when}: nothing sent again"
-    if status in (Status.UNKNOWN, Status.FAILED) and Status.PENDING in sources:
+def _with_advice(detail: str | None, item_id: int, result: str) -> str | None:
+    if result == "unknown":
         return (
-            f"item {item.id} is {status}: a person decides whether it goes again: "
-            f"'reminders resend {item.id}'"
-            + (f" or 'reminders mark-sent {item.id}'" if status is Status.UNKNOWN else "")
+            f"{detail}: check whether it arrived, then 'reminders resend {item_id}' or "
+            f"'reminders mark-sent {item_id}'"
         )
-    if status is Status.SENDING:
-        return f"item {item.id} is being sent by another process: see 'reminders show {item.id}'"
-    if Status.UNKNOWN in sources:
+    if result == "not_tried":
         return (
-            f"item {item.id} is {status}: only unknown or failed items can be sent again "
-            f"(use 'reminders send {item.id}' for a pending one)"
+            "not tried: the batch stopped before it; it is approved and goes out when the "
+            "server answers"
         )
-    reason = f" ({item.reason})" if item.reason else ""
-    return f"item {item.id} is {status}{reason}: it cannot be sent: see 'reminders show {item.id}'"
+    return detail

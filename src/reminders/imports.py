@@ -23,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from . import registry
 from .bookings import Booking, BookingStatus, Contact
 from .errors import ImportFileError
+from .headers import header_problem
 from .store import Database, UpsertCounts
 
 T = TypeVar("T")
@@ -81,9 +82,22 @@ class _Row:
     def __init__(self, values: dict[str, str]) -> None:
         self.values = {k: (v or "").strip() for k, v in values.items()}
         self.problems: list[str] = []
+        #: columns whose cell holds a control character: reported first, then read as empty
+        self.refused: set[str] = set()
+        for column, value in self.values.items():
+            problem = header_problem(value)
+            if problem:
+                self.problems.append(
+                    f"{column} {value!r} {problem}: remove it from the file and import it again"
+                )
+                self.refused.add(column)
+        for column in self.refused:
+            self.values[column] = ""
 
     def text(self, column: str, *, required: bool = True, max_length: int = 200) -> str:
         value = self.values.get(column, "")
+        if column in self.refused:
+            return value
         if required and not value:
             self.problems.append(f"{column} is empty: give a value")
         elif len(value) > max_length:
@@ -94,6 +108,8 @@ class _Row:
         self, column: str, allowed: Sequence[str], hint: str = "", *, any_case: bool = False
     ) -> str:
         value = self.values.get(column, "")
+        if column in self.refused:
+            return value
         if any_case:
             value = value.lower()
         if value not in allowed:

@@ -15,6 +15,7 @@ kind of failure it was, because that decides what happens to the item:
 from __future__ import annotations
 
 import contextlib
+import errno
 import mailbox
 import re
 import smtplib
@@ -22,6 +23,7 @@ import ssl
 from pathlib import Path
 from typing import Protocol
 
+from .config import Settings
 from .errors import ReminderError
 from .messages import Envelope
 
@@ -87,9 +89,13 @@ class MaildirMailer:
             box = mailbox.Maildir(self.folder, create=True)
             box.add(envelope.as_bytes())
         except OSError as error:
+            advice = (
+                "free space on its disk"
+                if error.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "check mail.maildir and that the folder is writable"
+            )
             raise TransientFailure(
-                f"cannot write to the maildir '{self.folder}': {error.strerror or error}: "
-                "check mail.maildir and that the folder is writable",
+                f"cannot write to the maildir '{self.folder}': {error.strerror or error}: {advice}",
                 stops_batch=True,
             ) from None
 
@@ -106,6 +112,10 @@ class _Connection(smtplib.SMTP):
         code, reply = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
+        return self.end_data_uncertain(payload)
+
+    def end_data_uncertain(self, payload: bytes) -> tuple[int, bytes]:
+        """Send the message after a 354; raise `UncertainDelivery` if the last reply is lost."""
         self.send(_dot_stuffed(payload) + b".\r\n")
         try:
             return self.getreply()
@@ -120,8 +130,14 @@ class _TlsConnection(_Connection, smtplib.SMTP_SSL):
 
 
 def _dot_stuffed(payload: bytes) -> bytes:
-    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", payload)
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    """Return the message as DATA carries it: CRLF line ends, leading dots doubled."""
+    data = payload
+    bare = data.replace(b"\r\n", b"")
+    if b"\r" in bare or b"\n" in bare:  # not CRLF throughout (`messages.build` always is)
+        data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
@@ -240,6 +256,13 @@ class SmtpMailer:
                 stops_batch=True,
             ) from None
         except (smtplib.SMTPException, OSError) as error:
+            if _describe_os_error(error) == "no answer in time":
+                raise TransientFailure(
+                    f"the mail server {self.where} did not answer within smtp.timeout_s "
+                    f"({self.timeout_s:g} s): check [smtp] host and port, and whether the "
+                    "server is overloaded",
+                    stops_batch=True,
+                ) from None
             raise TransientFailure(
                 f"cannot reach the mail server {self.where} ({_describe_os_error(error)}): "
                 "check [smtp] host and port and that the server is running",
@@ -259,7 +282,12 @@ class SmtpMailer:
             ) from None
 
     def _transaction(self, connection: _Connection, envelope: Envelope) -> None:
-        """MAIL, RCPT, DATA for one message; failures say whose fault they are."""
+        """MAIL, RCPT, DATA for one message; failures say whose fault they are.
+
+        With a server that offers PIPELINING (RFC 2920) the three commands go in one
+        write and their replies are read together: two round trips a message
+        instead of four.
+        """
         options = ["SMTPUTF8", "BODY=8BITMIME"] if envelope.needs_smtputf8 else []
         if options and not connection.has_extn("smtputf8"):
             raise PermanentFailure(
@@ -267,15 +295,18 @@ class SmtpMailer:
                 f"{self.where} does not offer: use an ASCII address for this contact"
             )
         try:
-            code, reply = connection.mail(envelope.sender, options)
-            if code != 250:
-                self._reset(connection)
-                raise self._refusal(code, reply, f"the sender {envelope.sender!r}", sender=True)
-            code, reply = connection.rcpt(envelope.recipient)
-            if code not in (250, 251):
-                self._reset(connection)
-                raise self._refusal(code, reply, f"the recipient {envelope.recipient!r}")
-            code, reply = connection.data_uncertain_after_sending(envelope.as_bytes())
+            if connection.has_extn("pipelining"):
+                code, reply = self._pipelined(connection, envelope, options)
+            else:
+                code, reply = connection.mail(envelope.sender, options)
+                if code != 250:
+                    self._reset(connection)
+                    raise self._refusal(code, reply, f"the sender {envelope.sender!r}", sender=True)
+                code, reply = connection.rcpt(envelope.recipient)
+                if code not in (250, 251):
+                    self._reset(connection)
+                    raise self._refusal(code, reply, f"the recipient {envelope.recipient!r}")
+                code, reply = connection.data_uncertain_after_sending(envelope.as_bytes())
         except smtplib.SMTPDataError as error:
             self._reset(connection)
             raise self._refusal(error.smtp_code, error.smtp_error, "the message") from None
@@ -290,6 +321,31 @@ class SmtpMailer:
         if code != 250:
             self._reset(connection)
             raise self._refusal(code, reply, "the message")
+
+    def _pipelined(
+        self, connection: _Connection, envelope: Envelope, options: list[str]
+    ) -> tuple[int, bytes]:
+        extra = "".join(f" {option}" for option in options)
+        commands = (
+            f"MAIL FROM:<{envelope.sender}>{extra}\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n"
+        )
+        connection.send(commands.encode("utf-8" if options else "ascii"))
+        mail = connection.getreply()
+        rcpt = connection.getreply()
+        data = connection.getreply()
+        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            # RFC 2920: a server that took DATA anyway gets an empty message, then RSET.
+            connection.send(b".\r\n")
+            connection.getreply()
+        if mail[0] != 250:
+            self._reset(connection)
+            raise self._refusal(*mail, f"the sender {envelope.sender!r}", sender=True)
+        if rcpt[0] not in (250, 251):
+            self._reset(connection)
+            raise self._refusal(*rcpt, f"the recipient {envelope.recipient!r}")
+        if data[0] != 354:
+            raise smtplib.SMTPDataError(*data)
+        return connection.end_data_uncertain(envelope.as_bytes())
 
     def _refusal(
         self, code: int, reply: bytes | str, what: str, *, sender: bool = False
@@ -319,8 +375,25 @@ def _reply(reply: bytes | str) -> str:
 
 
 def _describe_os_error(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
+    # smtplib turns a timeout while waiting for the greeting into a disconnection.
+    if isinstance(error, TimeoutError) or "timed out" in str(error):
         return "no answer in time"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__
+
+
+def mailer_for(settings: Settings) -> Mailer:
+    """Return the transport `mail.transport` names (no connection is made yet)."""
+    if settings.mail.transport == "maildir":
+        return MaildirMailer(settings.maildir_path)
+    smtp = settings.smtp
+    return SmtpMailer(
+        smtp.host,
+        smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=smtp.password.get_secret_value() if smtp.password else None,
+        timeout_s=smtp.timeout_s,
+        ca_file=settings.path(smtp.ca_file) if smtp.ca_file else None,
+    )

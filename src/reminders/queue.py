@@ -29,8 +29,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.APPROVED}),
     # A transient failure (server unreachable, 4xx) leaves the item sendable.
     Status.APPROVED: frozenset({Status.PENDING, Status.SENDING}),
-    # From unknown or failed only by a person's `resend`.
-    Status.SENDING: frozenset({Status.APPROVED, Status.UNKNOWN, Status.FAILED}),
+    # A person's `send` approves and claims a pending item in one step; from unknown
+    # or failed only by a person's `resend`.
+    Status.SENDING: frozenset({Status.PENDING, Status.APPROVED, Status.UNKNOWN, Status.FAILED}),
     Status.SENT: frozenset({Status.SENDING, Status.UNKNOWN}),
     Status.FAILED: frozenset({Status.SENDING}),
     Status.UNKNOWN: frozenset({Status.SENDING}),

@@ -154,10 +154,11 @@ class ItemRow(Base):
             postgresql_where=text("status <> 'withdrawn'"),
         ),
         Index("ix_items_agency_kind_status", "agency", "kind", "status"),
-        Index("ix_items_status_visible_until", "status", "visible_until"),
         # The dispatcher looks for approved items whose retry is due.
         Index("ix_items_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_items_message_id", "message_id"),
+        # A claim walks one status of a tab in anchor order, stopping at its batch.
+        Index("ix_items_status_agency_kind_anchor_on", "status", "agency", "kind", "anchor_on"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -189,6 +190,8 @@ class ItemRow(Base):
     #: the process that marked it `sending` ("host:pid"), and when
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: a `sending` item whose lease passed is abandoned: it becomes `unknown`
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Message-ID of the last message built for it
     message_id: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -220,6 +223,19 @@ class DeliveryRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SendSlotRow(Base):
+    """The rate limit of an agency that has one: when its next email may leave.
+
+    Taking a slot is one conditional update, so it holds across every process
+    sharing the database.
+    """
+
+    __tablename__ = "send_slots"
+
+    agency: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ConsentEventRow(Base):

@@ -47,14 +47,18 @@ class LinkSigner:
     def __init__(self, secret: str, clock: Clock) -> None:
         self._secret = secret
         self._clock = clock
+        self._serializers: dict[Purpose, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(
-            self._secret,
-            salt=f"reminders.{purpose}",
-            signer=_ClockSigner,
-            signer_kwargs={"clock": self._clock},
-        )
+        # Built once per purpose: a batch signs one link per email.
+        if purpose not in self._serializers:
+            self._serializers[purpose] = URLSafeTimedSerializer(
+                self._secret,
+                salt=f"reminders.{purpose}",
+                signer=_ClockSigner,
+                signer_kwargs={"clock": self._clock},
+            )
+        return self._serializers[purpose]
 
     def sign(self, purpose: Purpose, address: str) -> str:
         """Return a URL-safe token naming `address`, valid for `purpose` only."""

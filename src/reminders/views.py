@@ -315,6 +315,7 @@ def delivery_text(delivery: Delivery) -> str:
         Result.WITHDRAWN: "not sent",
         Result.EXPIRED: "not sent",
         Result.REFUSED: "not sent",
+        Result.TAKEN: "not sent by this process",
     }
     return f"item {delivery.item_id} {labels[result]}{what}: {delivery.detail}"
 
@@ -330,6 +331,9 @@ def dispatch_summary(report: DispatchReport) -> str:
     others = report.count(Result.REFUSED, Result.WITHDRAWN, Result.NOT_TRIED, Result.EXPIRED)
     if others:
         parts.append(f"{others} not sendable or not tried")
+    taken = report.count(Result.TAKEN)
+    if taken:
+        parts.append(f"{taken} sent by another process")
     return ", ".join(parts)
 
 
@@ -352,9 +356,10 @@ def dispatch_problem(report: DispatchReport, *, held_is_failure: bool) -> str | 
             )
         return f"{report.stopped}: " + "; ".join(parts)
     failed = report.count(Result.RETRY, Result.FAILED, Result.UNKNOWN, Result.REFUSED)
-    failed += report.count(Result.WITHDRAWN, Result.NOT_TRIED, Result.EXPIRED)
+    failed += report.count(Result.NOT_TRIED)
     if held_is_failure:
-        failed += held
+        # Items a person named: any that did not go is worth an exit code.
+        failed += held + report.count(Result.WITHDRAWN, Result.EXPIRED)
     if not failed:
         return None
     total = len(report.deliveries)
@@ -364,29 +369,23 @@ def dispatch_problem(report: DispatchReport, *, held_is_failure: bool) -> str | 
     )
 
 
-def health_text(rows: list[dict[str, Any]], unknown: int) -> str:
-    lines = [
-        table(
-            ("AGENCY", "STATE", "LAST PLANNED", "LAST RUN", "PLANS AT"),
-            [
-                (
-                    r["agency"],
-                    "ok" if r["ok"] else "LATE",
-                    r["last_planned_on"],
-                    r["last_run_at"].isoformat(timespec="seconds") if r["last_run_at"] else None,
-                    f"{r['plan_at']} {r['timezone']}",
-                )
-                for r in rows
-            ],
-            indent="",
-        )
-    ]
-    if unknown:
-        lines.append(
-            f"{unknown} email{'s' if unknown != 1 else ''} in state unknown wait for a person: "
-            "'reminders queue --status unknown'"
-        )
-    return "\n".join(lines)
+def health_text(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ("AGENCY", "STATE", "LAST PLANNED", "LAST RUN", "PLANS AT", "UNKNOWN", "STUCK"),
+        [
+            (
+                r["agency"],
+                "ok" if r["ok"] else ("LATE" if r["planning_late"] else "CHECK"),
+                r["last_planned_on"],
+                r["last_run_at"].isoformat(timespec="seconds") if r["last_run_at"] else None,
+                f"{r['plan_at']} {r['timezone']}",
+                r["unknown"],
+                r["stuck_sending"],
+            )
+            for r in rows
+        ],
+        indent="",
+    )
 
 
 def deliveries_text(deliveries: list[dict[str, Any]]) -> str:

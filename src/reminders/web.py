@@ -47,10 +47,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import registry
 from .config import Settings
 from .consent import CONTACT_RESEND_INTERVAL, ConsentReason, Source
-from .dispatch import mailer_for
 from .errors import DatabaseError, NotFoundError
 from .logs import EventLog
-from .mailer import DeliveryError
+from .mailer import DeliveryError, mailer_for
 from .pages import FORM_FIELD, LANGUAGES, Form, FormSigner, Pages, Reader, accepted_language
 from .registry import ConsentRefused, UsedLink
 from .store import Database

@@ -184,6 +184,50 @@ def test_invalid_contacts_are_all_reported(cli: Workspace) -> None:
     assert import_counts(valid) == {"created": 1, "updated": 0, "unchanged": 0}
 
 
+@pytest.mark.parametrize(
+    ("bad_row", "line", "problem"),
+    [
+        pytest.param(
+            # Quoted, so the cell really holds CR LF; the row ends on line 4 of the file.
+            'C-21,annecy,"Marie\r\nBcc: evil@evil.example",marie@example.fr,fr,true,false',
+            4,
+            "name 'Marie\\r\\nBcc: evil@evil.example' holds a control character (CR): "
+            "remove it from the file and import it again",
+            id="CRLF-in-a-name",
+        ),
+        pytest.param(
+            "C-21,annecy,Marie\0Dupont,marie@example.fr,fr,true,false",
+            3,
+            "name 'Marie\\x00Dupont' holds a control character (NUL): "
+            "remove it from the file and import it again",
+            id="NUL-in-a-name",
+        ),
+    ],
+)
+def test_a_control_character_in_a_cell_is_reported_and_nothing_is_imported(
+    cli: Workspace, bad_row: str, line: int, problem: str
+) -> None:
+    valid = [
+        "C-20,annecy,Jeanne Martin,jeanne@example.fr,fr,true,false",
+        "C-22,annecy,Paul Roux,paul@example.fr,fr,true,false",
+    ]
+
+    failed = cli.run("import", "contacts", str(cli.write_contacts([valid[0], bad_row, valid[1]])))
+    again = cli.ok("import", "contacts", str(cli.write_contacts(valid, "valid.csv")))
+
+    assert failed.code == 1, failed.describe()
+    assert failed.stdout == "", failed.describe()
+    assert reported_lines(failed, "contacts.csv") == {
+        line: f"contacts.csv line {line}: {problem}"
+    }, failed.describe()
+    assert failed.errors[1:] == [
+        "nothing imported: 1 of 3 rows are invalid; "
+        "fix them, or pass --skip-invalid to import the valid rows"
+    ], failed.describe()
+    # Both valid rows are new: the failed import wrote nothing.
+    assert import_counts(again) == {"created": 2, "updated": 0, "unchanged": 0}
+
+
 def test_skip_invalid_imports_the_valid_rows_and_lists_the_others(loaded: Workspace) -> None:
     rows = [
         # arrival 2026-12-04: listed from 2026-11-27, so queued on PLAN_DAY

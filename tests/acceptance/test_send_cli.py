@@ -6,6 +6,7 @@ was sent: recipient, subject, both parts, Message-ID.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -193,6 +194,8 @@ def test_send_all_asks_first_and_sends_nothing_when_not_confirmed(
 
     assert refused.code == 1, refused.describe()
     assert "Send 1 email of Rappel solde (balance_due) for annecy?" in refused.stdout
+    # Few recipients: they are listed before the question.
+    assert "  - Marie Dupont <marie.dupont@example.fr> (booking B-1)" in refused.stdout
     assert refused.errors == ["aborted"]
     assert accepted.code == 0, accepted.describe()
     assert len(mail_server.messages()) == 1
@@ -283,6 +286,11 @@ def test_a_process_killed_mid_send_leaves_unknown_never_resent_without_a_person(
 
     assert f"item {item_id} was left in sending" in after.stdout
     assert show(planned, item_id)["status"] == "unknown"
+    # Until a person decides, the health check says so.
+    health = planned.run("health", "--json", env=env)
+    assert health.code == 1, health.describe()
+    assert "1 email in state unknown wait for a person" in health.stderr
+    assert [row["unknown"] for row in json.loads(health.stdout) if row["agency"] == "annecy"] == [1]
     planned.ok("send-all", "--agency", "annecy", "--kind", "balance_due", "--yes", env=env)
     refused = planned.run("send", str(item_id), env=env)
     assert "reminders resend" in refused.stdout

@@ -15,12 +15,13 @@ from sqlalchemy import Engine, select
 
 from factories import MovableClock, booking, day
 from mail_server import MailServer
-from reminders import registry, service
+from reminders import registry, sending, service
 from reminders.bookings import Contact
 from reminders.config import AgencySettings, Settings
 from reminders.database import create_engine
 from reminders.delivery import DispatchReport, Result
-from reminders.dispatch import Dispatcher, mailer_for
+from reminders.dispatch import Dispatcher
+from reminders.mailer import mailer_for
 from reminders.queue import QueueItem
 from reminders.schema import AddressRow, ConsentEventRow, ContactRow
 from reminders.store import Database
@@ -52,7 +53,6 @@ def settings_for(
         "locale": "fr",
         "sender": SENDER,
         "reply_to": REPLY_TO,
-        "max_per_minute": 6000,
         "delays": {"arrival": 7},
     }
     return Settings(
@@ -101,6 +101,40 @@ class _KeepSessions:
         return reply
 
 
+class Sender:
+    """The sending service as one process uses it: send, send a tab, the daemon's tick."""
+
+    def __init__(self, run: sending.Run) -> None:
+        self.run = run
+        self.claimant = Dispatcher(
+            run.database, run.settings, lambda: mailer_for(run.settings), actor=run.actor
+        ).claimant
+
+    def send(self, item_ids: list[int]) -> DispatchReport:
+        return sending.send(self.run, item_ids)
+
+    def resend(self, item_ids: list[int]) -> DispatchReport:
+        return sending.resend(self.run, item_ids)
+
+    def send_tab(self, agency: str, kind: str) -> DispatchReport:
+        return sending.send_tab(self.run, agency, kind)
+
+    def dispatch_due(self) -> DispatchReport:
+        return sending.dispatch_due(self.run)
+
+    def approve_automatic(self) -> int:
+        return sending.approve_automatic(self.run.database, self.run.settings)
+
+    def send_summary(self, agency: AgencySettings, *, again: bool = False) -> str | None:
+        settings = self.run.settings
+        return sending.email_summary(
+            self.run.database, settings, agency, mailer_for(settings), again=again
+        )
+
+    def recover_abandoned(self) -> list[int]:
+        return sending.recover(self.run.database, self.run.settings, self.claimant)
+
+
 class World:
     """Contacts, bookings and their planned items, and dispatchers to send them."""
 
@@ -125,10 +159,10 @@ class World:
         self.sleeps.append(seconds)
         self.clock.advance(seconds=seconds)
 
-    def dispatcher(self, **options: Any) -> Dispatcher:
+    def dispatcher(self, **options: Any) -> Sender:
         options.setdefault("sleep", self.sleep)
-        return Dispatcher(
-            self.database, self.settings, mailer_for(self.settings), actor="tester", **options
+        return Sender(
+            sending.Run(database=self.database, settings=self.settings, actor="tester", **options)
         )
 
     # -- contacts, bookings, items ---------------------------------------------------

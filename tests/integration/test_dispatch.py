@@ -27,13 +27,13 @@ from integration.dispatch_world import (
     results,
 )
 from mail_server import MailServer
-from reminders import service
+from reminders import sending, service
 from reminders.bookings import BookingStatus
 from reminders.database import create_engine
 from reminders.delivery import DispatchReport, Result
-from reminders.dispatch import AUTO_SEND, Dispatcher, mailer_for
 from reminders.mailer import TransientFailure
 from reminders.queue import Status
+from reminders.sending import AUTO_SEND
 from reminders.store import Database
 from reminders.tokens import LinkSigner, Purpose
 
@@ -210,9 +210,7 @@ def test_booking_cancelled_after_approval_is_withdrawn_not_sent(world: World, ho
     else:
         report = dispatcher.dispatch_due()
 
-    # send_tab withdraws first, so the item is not even in its batch.
-    expected = [] if how == "send_tab" else [(item_id, Result.WITHDRAWN)]
-    assert results(report) == expected
+    assert results(report) == [(item_id, Result.WITHDRAWN)]
     assert world.mail_server.messages() == []
     item = world.item(item_id)
     assert (item.status, item.reason, item.attempts) == (Status.WITHDRAWN, "cancelled", 0)
@@ -393,15 +391,14 @@ def test_two_dispatchers_at_once_send_every_item_exactly_once(
             engine = create_engine(postgresql_url)
             try:
                 database = Database(engine, world.clock)
-                dispatcher = Dispatcher(
-                    database,
-                    world.settings,
-                    mailer_for(world.settings),
+                run = sending.Run(
+                    database=database,
+                    settings=world.settings,
                     actor="dispatcher",
                     sleep=lambda _s: None,
                 )
                 barrier.wait()
-                reports.append(dispatcher.dispatch_due())
+                reports.append(sending.dispatch_due(run))
             finally:
                 engine.dispose()
 
@@ -422,3 +419,23 @@ def test_two_dispatchers_at_once_send_every_item_exactly_once(
         assert [d for r in reports for d in r.deliveries if d.result is not Result.SENT] == []
     finally:
         world.dispose()
+
+
+def test_several_connections_share_a_tab_and_send_each_email_once(database_url: str) -> None:
+    server = SessionKeepingServer().start()
+    world = World(database_url, server)
+    try:
+        world.configure(mail={"connections": 3, "batch_size": 2})
+        ids = world.guests(*range(1, 13))
+
+        report = world.dispatcher().send_tab("annecy", "arrival")
+
+        assert sorted(results(report)) == sorted((i, Result.SENT) for i in ids)
+        received = Counter(r for m in server.messages() for r in m.rcpt_to)
+        assert received == Counter(address_of(n) for n in range(1, 13))
+        # Each connection claims its own batches: more than one SMTP session was used.
+        assert len({m.session for m in server.messages()}) > 1
+        assert [len(world.deliveries(i)) for i in ids] == [1] * 12
+    finally:
+        world.dispose()
+        server.stop()

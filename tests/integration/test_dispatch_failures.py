@@ -19,9 +19,11 @@ import pytest
 
 from integration.dispatch_world import START, World, address_of, results
 from reminders.consent import ConsentReason
-from reminders.delivery import Delivery, Result
-from reminders.dispatch import mark_sent
+from reminders.delivery import Delivery, Result, Scope
+from reminders.dispatch import kind_rules, send_rules
+from reminders.leases import lease_length
 from reminders.queue import Status
+from reminders.sending import mark_sent
 from reminders.service import consent_of
 
 RETRY_AFTER = timedelta(seconds=60)
@@ -96,13 +98,13 @@ def test_items_not_tried_are_approved_for_later_unless_consent_is_missing(world:
     report = world.dispatcher().send([first, second, unconfirmed])
 
     assert results(report) == [
+        (unconfirmed, Result.HELD),
         (first, Result.RETRY),
         (second, Result.NOT_TRIED),
-        (unconfirmed, Result.NOT_TRIED),
     ]
-    approved, held = report.deliveries[1:]
+    held, _retry, approved = report.deliveries
     assert "approved" in (approved.detail or "")
-    assert "approved" not in (held.detail or "")
+    assert "unconfirmed" in (held.detail or "")
     assert world.item(second).status is Status.APPROVED
     assert world.item(unconfirmed).status is Status.PENDING
 
@@ -113,6 +115,8 @@ def test_items_not_tried_are_approved_for_later_unless_consent_is_missing(world:
 
 
 def test_server_going_away_mid_batch_keeps_what_was_sent(world: World) -> None:
+    # One email a batch, so the outcome of the first is known before the second is claimed.
+    world.configure(mail={"batch_size": 1})
     ids = first, second, third = world.guests(1, 2, 3)
 
     def stop_after_the_first(delivery: Delivery) -> None:
@@ -342,15 +346,18 @@ def dead_pid() -> int:
 
 def claim_as(world: World, item_id: int, claimant: str) -> None:
     """Leave an approved item in `sending`, claimed by `claimant`, as a crash would."""
+    now = world.clock.now()
+    rules = send_rules(world.settings, now, kind_rules(world.settings))
     with world.database.transaction() as store:
-        claimed = store.claim(store.item(item_id), claimant, [Status.APPROVED])
-        store.start_delivery(
-            claimed,
-            recipient=address_of(1),
-            message_id="<abandoned@agence-du-lac.example>",
-            actor="dispatcher",
+        [claimed] = store.claim(
+            Scope(statuses=frozenset({Status.APPROVED}), ids=(item_id,)),
+            rules,
             claimant=claimant,
+            lease_until=now + lease_length(world.settings.smtp.timeout_s),
+            actor="dispatcher",
+            limit=1,
         )
+    assert claimed.id == item_id
 
 
 @pytest.mark.parametrize("finder", ["recover_abandoned", "send"])
@@ -400,7 +407,7 @@ def test_claim_of_a_process_that_may_be_alive_is_left_alone_until_stale(
 
     assert dispatcher.recover_abandoned() == []
     [busy] = world.dispatcher().send([item_id]).deliveries
-    assert busy.result is Result.REFUSED and "being sent by another process" in (busy.detail or "")
+    assert busy.result is Result.TAKEN and "sent by another process" in (busy.detail or "")
     # smtp.timeout_s is 5: past 4 * 5 + 60 seconds no SMTP transaction can still be running.
     world.clock.advance(seconds=80)
     assert dispatcher.recover_abandoned() == []
@@ -412,4 +419,21 @@ def test_claim_of_a_process_that_may_be_alive_is_left_alone_until_stale(
     assert dispatcher.recover_abandoned() == [item_id]
     assert world.item(item_id).status is Status.UNKNOWN
     assert outcomes(world, item_id) == [("unknown", None)]
+    assert world.mail_server.messages() == []
+
+
+def test_an_expired_lease_of_this_very_process_is_recovered_too(world: World) -> None:
+    """An item this process left in sending (say its settlement failed) is not skipped for ever."""
+    [item_id] = world.guests(1)
+    world.approve(item_id)
+    sender = world.dispatcher()
+    claim_as(world, item_id, sender.claimant)
+
+    assert sender.recover_abandoned() == []  # its lease still runs
+    world.clock.advance(seconds=81)  # 4 × smtp.timeout_s (5) + 60 s
+
+    assert sender.recover_abandoned() == [item_id]
+    item = world.item(item_id)
+    assert (item.status, item.reason) == (Status.UNKNOWN, "interrupted")
+    assert item.message_id is not None and item.message_id in (item.last_error or "")
     assert world.mail_server.messages() == []

@@ -26,8 +26,8 @@ from reminders import registry
 from reminders.bookings import Contact
 from reminders.consent import Action, ConsentReason, Source, state_of
 from reminders.database import _alembic_config, check_schema, create_engine, upgrade
-from reminders.dispatch import mailer_for
 from reminders.errors import UsageError
+from reminders.mailer import mailer_for
 from reminders.registry import ConsentRefused, UsedLink
 from reminders.schema import AddressRow, ConsentEventRow, ContactRow
 from reminders.service import consent_of

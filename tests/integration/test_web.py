@@ -25,8 +25,8 @@ from reminders import registry
 from reminders.bookings import Contact
 from reminders.consent import Source
 from reminders.database import create_engine
-from reminders.dispatch import mailer_for
 from reminders.logs import EventLog
+from reminders.mailer import mailer_for
 from reminders.store import Database
 from reminders.tokens import LinkSigner, Purpose
 from reminders.web import create_app, server

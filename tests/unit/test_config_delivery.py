@@ -63,6 +63,8 @@ def setting(value: Any, dotted: str) -> Any:
         pytest.param("mail.max_attempts", 8, id="max-attempts"),
         pytest.param("mail.retry_after_s", 60.0, id="retry-after-s"),
         pytest.param("mail.retry_max_s", 3600.0, id="retry-max-s"),
+        pytest.param("mail.batch_size", 20, id="batch-size"),
+        pytest.param("mail.connections", 1, id="connections"),
         pytest.param("web.unsubscribe_valid_days", 365, id="unsubscribe-valid-days"),
         pytest.param("daemon.dispatch_every_s", 5.0, id="dispatch-every-s"),
         pytest.param("daemon.log_format", "text", id="log-format"),
@@ -76,7 +78,7 @@ def test_default(dotted: str, expected: object) -> None:
 def test_agency_delivery_defaults() -> None:
     [agency] = settings().agency
 
-    assert agency.max_per_minute == 60.0
+    assert agency.max_per_minute is None  # no rate limit unless set
     assert agency.summary_to is None
     assert agency.unsubscribe_mailto is None
 
@@ -93,6 +95,8 @@ def test_agency_delivery_defaults() -> None:
                      id="retry-after-fraction"),
         pytest.param("[mail]\nretry_max_s = 86400\n", "mail.retry_max_s", 86400.0,
                      id="retry-max-a-day"),
+        pytest.param("[mail]\nbatch_size = 1\n", "mail.batch_size", 1, id="batch-size-1"),
+        pytest.param("[mail]\nconnections = 4\n", "mail.connections", 4, id="connections-4"),
         pytest.param("[web]\nunsubscribe_valid_days = 1\n", "web.unsubscribe_valid_days", 1,
                      id="unsubscribe-valid-1-day"),
         pytest.param("[daemon]\ndispatch_every_s = 0.25\n", "daemon.dispatch_every_s", 0.25,

@@ -1,4 +1,4 @@
-"""The dispatcher's pure rules: retry backoff, per-agency pacing, abandoned claims."""
+"""The dispatcher's pure rules: the settle decision, retry backoff, abandoned claims."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminders.delivery import claimant_is_gone, pause_before_next, retry_delay
+from reminders.delivery import Attempt, Outcome, Result, RetryPolicy, retry_delay, settle
+from reminders.leases import claimant_is_gone, message_id, this_process
+from reminders.queue import Status, sources_of
 
 # -- retry_delay: doubling from first_s, capped at max_s --------------------------------
 
@@ -48,33 +49,85 @@ def test_retry_delays_never_shrink_as_failures_pile_up() -> None:
     assert delays[-1] == timedelta(hours=1)
 
 
-# -- pause_before_next: attempts spaced 60 / per_minute seconds apart --------------------
+# -- settle: what becomes of an item after its attempt -------------------------------------
 
 NOW = datetime(2026, 7, 3, 6, 30, tzinfo=UTC)
+POLICY = RetryPolicy(max_attempts=3, retry_after_s=60, retry_max_s=3600)
 
 
 @pytest.mark.parametrize(
-    ("last_started", "per_minute", "expected_s"),
+    ("attempt", "attempts", "target", "result", "logged", "retry_after_s", "opts_out", "counts"),
     [
-        pytest.param(None, 60, 0.0, id="never-sent-goes-at-once"),
-        pytest.param(None, 0.5, 0.0, id="never-sent-goes-at-once-even-when-slow"),
-        pytest.param(NOW, 60, 1.0, id="60-a-minute-just-started-waits-1s"),
-        pytest.param(NOW, 30, 2.0, id="30-a-minute-just-started-waits-2s"),
-        pytest.param(NOW, 600, 0.1, id="600-a-minute-just-started-waits-a-tenth"),
-        pytest.param(NOW, 0.5, 120.0, id="half-a-minute-just-started-waits-2-minutes"),
-        pytest.param(NOW - timedelta(seconds=0.25), 60, 0.75, id="quarter-second-ago-waits-rest"),
-        pytest.param(NOW - timedelta(seconds=5), 6, 5.0, id="6-a-minute-5s-ago-waits-5s"),
-        pytest.param(NOW - timedelta(seconds=1), 60, 0.0, id="exactly-the-spacing-ago"),
-        pytest.param(NOW - timedelta(seconds=30), 60, 0.0, id="long-ago-never-negative"),
-        pytest.param(NOW - timedelta(days=3), 1, 0.0, id="days-ago-never-negative"),
-        pytest.param(datetime(2026, 7, 3, 8, 30, tzinfo=ZoneInfo("Europe/Paris")), 30, 2.0,
-                     id="same-instant-written-in-the-agency-zone"),
+        pytest.param(Attempt(outcome=Outcome.ACCEPTED), 1,
+                     Status.SENT, Result.SENT, "sent", None, False, True, id="accepted-is-sent"),
+        pytest.param(Attempt(outcome=Outcome.UNCERTAIN, detail="no reply"), 1,
+                     Status.UNKNOWN, Result.UNKNOWN, "unknown", None, False, True,
+                     id="lost-final-reply-is-unknown-never-retried"),
+        pytest.param(Attempt(outcome=Outcome.TRANSIENT, code=421), 1,
+                     Status.APPROVED, Result.RETRY, "transient", 60, False, True,
+                     id="first-4xx-retried-after-retry-after-s"),
+        pytest.param(Attempt(outcome=Outcome.TRANSIENT, code=451), 2,
+                     Status.APPROVED, Result.RETRY, "transient", 120, False, True,
+                     id="second-4xx-waits-twice-as-long"),
+        pytest.param(Attempt(outcome=Outcome.TRANSIENT), 3,
+                     Status.FAILED, Result.FAILED, "transient", None, False, True,
+                     id="4xx-on-the-last-attempt-fails"),
+        pytest.param(Attempt(outcome=Outcome.PERMANENT, code=550, enhanced="5.1.1"), 1,
+                     Status.FAILED, Result.FAILED, "permanent", None, True, True,
+                     id="no-such-mailbox-fails-and-opts-out"),
+        pytest.param(Attempt(outcome=Outcome.PERMANENT, code=550, enhanced="5.1.10"), 1,
+                     Status.FAILED, Result.FAILED, "permanent", None, True, True,
+                     id="null-mx-5-1-10-opts-out"),
+        pytest.param(Attempt(outcome=Outcome.PERMANENT, code=552, enhanced="5.3.4"), 1,
+                     Status.FAILED, Result.FAILED, "permanent", None, False, True,
+                     id="message-too-big-fails-address-kept"),
+        pytest.param(Attempt(outcome=Outcome.PERMANENT, code=554), 1,
+                     Status.FAILED, Result.FAILED, "permanent", None, False, True,
+                     id="5xx-without-enhanced-code-fails-address-kept"),
+        pytest.param(Attempt(outcome=Outcome.UNBUILDABLE, detail="CR in name"), 1,
+                     Status.FAILED, Result.FAILED, "unbuildable", None, False, True,
+                     id="bad-data-fails-with-the-reason"),
+        pytest.param(Attempt(outcome=Outcome.NOT_TRIED), 2,
+                     Status.APPROVED, Result.NOT_TRIED, "not_tried", None, False, False,
+                     id="not-tried-goes-back-due-at-once-uncounted"),
     ],
 )  # fmt: skip
-def test_pause_before_next(
-    last_started: datetime | None, per_minute: float, expected_s: float
+def test_settle(
+    attempt: Attempt,
+    attempts: int,
+    target: Status,
+    result: Result,
+    logged: str,
+    retry_after_s: float | None,
+    opts_out: bool,
+    counts: bool,
 ) -> None:
-    assert pause_before_next(last_started, NOW, per_minute) == pytest.approx(expected_s)
+    settlement = settle(attempt, attempts=attempts, policy=POLICY, now=NOW)
+
+    assert (settlement.target, settlement.result, settlement.logged_as) == (target, result, logged)
+    expected_retry = NOW + timedelta(seconds=retry_after_s) if retry_after_s else None
+    assert settlement.next_attempt_at == expected_retry
+    assert (settlement.opts_out, settlement.counts) == (opts_out, counts)
+    # Every decision is a transition the table allows from `sending`.
+    assert Status.SENDING in sources_of(settlement.target)
+
+
+def test_settle_keeps_what_the_server_said_and_says_why_it_gave_up() -> None:
+    used_up = settle(
+        Attempt(outcome=Outcome.TRANSIENT, detail="421 try later"),
+        attempts=3,
+        policy=POLICY,
+        now=NOW,
+    )
+    gone = settle(
+        Attempt(outcome=Outcome.PERMANENT, detail="550 5.1.1 no such user", enhanced="5.1.1"),
+        attempts=1,
+        policy=POLICY,
+        now=NOW,
+    )
+
+    assert used_up.detail == "retries used up after 3 attempts: 421 try later"
+    assert gone.detail == "550 5.1.1 no such user (the address is now opted out: source system)"
 
 
 # -- claimant_is_gone: only a process on this host with no such pid is surely gone -------
@@ -140,3 +193,25 @@ def test_a_malformed_claimant_is_not_gone(claimant: str) -> None:
 def test_another_users_live_process_is_not_gone() -> None:
     # pid 1 always runs; without the right to signal it, it is still alive.
     assert claimant_is_gone(f"{HOST}:1", HOST) is False
+
+
+def test_a_dead_process_named_with_its_nonce_is_gone(dead_pid: int) -> None:
+    assert claimant_is_gone(f"{HOST}:{dead_pid}:0a1b2c3d", HOST) is True
+    assert claimant_is_gone(f"a:b:{dead_pid}:0a1b2c3d", "a:b") is True
+
+
+def test_this_process_by_its_own_name_is_not_gone() -> None:
+    name = this_process()
+    host = name.rsplit(":", 2)[0]
+
+    assert claimant_is_gone(name, host) is False
+    assert this_process() != name  # two dispatchers of one process have two nonces
+
+
+def test_the_message_id_of_an_attempt_follows_from_its_claim() -> None:
+    claimant = "agency-box:4242:0a1b2c3d"
+
+    assert message_id(7, 2, claimant, "agence-du-lac.example") == (
+        "<r7.2.0a1b2c3d@agence-du-lac.example>"
+    )
+    assert message_id(7, 1, "agency-box:4242", "x.example") == "<r7.1.0@x.example>"

@@ -207,3 +207,92 @@ def test_an_unusable_document_is_refused_and_nothing_saved(edited: str, message:
 def test_the_empty_body_message_points_to_discard() -> None:
     with pytest.raises(UsageError, match=r"reminders discard"):
         parse_edit("Subject: Votre arrivée\n\n", ITEM)
+
+
+# -- control characters: none in the subject, only line breaks and tabs in the bodies ---
+
+AGAIN = "remove it and edit again; nothing saved"
+
+
+@pytest.mark.parametrize(
+    ("subject", "message"),
+    [
+        pytest.param("Votre arrivée\0", "the subject 'Votre arrivée\\x00' holds a control "
+                     f"character (NUL): {AGAIN}", id="NUL"),
+        pytest.param("\x1b[31mVotre arrivée", "the subject '\\x1b[31mVotre arrivée' holds a "
+                     f"control character (ESC): {AGAIN}", id="ESC"),
+        pytest.param("Votre\x7f arrivée", "the subject 'Votre\\x7f arrivée' holds a control "
+                     f"character (U+007F): {AGAIN}", id="DEL"),
+        pytest.param("Votre\x9b arrivée", "the subject 'Votre\\x9b arrivée' holds a control "
+                     f"character (U+009B): {AGAIN}", id="C1-CSI"),
+        pytest.param("=?utf-8?q?Votre_arriv=C3=A9e=0D=0ABcc:_evil@evil.example?=",
+                     "the subject '=?utf-8?q?Votre_arriv=C3=A9e=0D=0ABcc:_evil@evil.example?=' "
+                     f"is an encoded word holding a control character (CR): {AGAIN}",
+                     id="encoded-word-CRLF"),
+    ],
+)  # fmt: skip
+def test_a_subject_with_a_control_character_is_refused(subject: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_edit(document(subject, TEXT), ITEM)
+
+    assert str(caught.value) == message
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param("Subject: Votre\x85arrivée\u2028demain", "Votre arrivée demain",
+                     id="NEL-and-U+2028-are-spaces-like-tabs"),
+        pytest.param("Subject: =?utf-8?q?Votre_arriv=C3=A9e?=",
+                     "=?utf-8?q?Votre_arriv=C3=A9e?=", id="benign-encoded-word-kept"),
+        pytest.param("Subject: =1+2 🏔️", "=1+2 🏔️", id="formula-prefix-and-emoji"),
+    ],
+)  # fmt: skip
+def test_whitespace_controls_in_the_subject_line_become_spaces(head: str, expected: str) -> None:
+    edited = f"{head}\n\n{TEXT}\n{MARKER}\n{RENDERED_HTML}"
+
+    assert parse_edit(edited, ITEM).subject == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "html", "message"),
+    [
+        pytest.param("Bonjour\0 Jeanne,", RENDERED_HTML,
+                     f"the text body holds a control character (NUL) in 'Bonjour\\x00 Jeanne,': "
+                     f"{AGAIN}", id="text-NUL"),
+        pytest.param("Bonjour,\n\n\x1b[2JÀ bientôt.", RENDERED_HTML,
+                     "the text body holds a control character (ESC) in "
+                     f"'\\x1b[2JÀ bientôt.': {AGAIN}", id="text-ESC"),
+        pytest.param("Bonjour,\x0c", RENDERED_HTML,
+                     f"the text body holds a control character (U+000C) in 'Bonjour,\\x0c': "
+                     f"{AGAIN}", id="text-form-feed"),
+        pytest.param("Bonjour,", "<p>" + "x" * 100 + "\x00" + "y" * 100 + "</p>",
+                     "the HTML part holds a control character (NUL) in "
+                     f"'{'x' * 30}\\x00{'y' * 29}': {AGAIN}", id="html-NUL-quoted-around-it"),
+        pytest.param("Bonjour,", RENDERED_HTML.replace("<table>", "<table>\x7f"),
+                     "the HTML part holds a control character (U+007F) in "
+                     f"'<table>\\x7f<tr><td>B-1001</td></tr></tab': "
+                     f"{AGAIN}", id="html-DEL"),
+    ],
+)  # fmt: skip
+def test_a_body_with_a_control_character_is_refused(text: str, html: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_edit(document(ITEM.subject, text, html), ITEM)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("Bonjour,\r\n\r\nÀ bientôt.", id="CRLF-line-breaks"),
+        pytest.param("Chalet\tdes Aravis\nArrivée\t16 h", id="tabs"),
+        pytest.param("Bonjour\u2028Jeanne", id="U+2028"),
+        pytest.param("=?utf-8?q?=0D=0A?= is text here", id="encoded-word-is-only-text"),
+    ],
+)
+def test_a_body_may_hold_line_breaks_and_tabs(text: str) -> None:
+    parsed = parse_edit(document(ITEM.subject, text), ITEM)
+
+    assert parsed.text == text.strip() + "\n"

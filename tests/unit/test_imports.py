@@ -240,6 +240,143 @@ def test_a_duplicate_ref_says_what_to_do() -> None:
     assert any(word in message for word in INSTRUCTIONS), message
 
 
+# -- control characters: refused in every cell, plain or in an encoded word --------------
+
+AGAIN = "remove it from the file and import it again"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"name": "Marie\r\nBcc: x"},
+                     f"name 'Marie\\r\\nBcc: x' holds a control character (CR): {AGAIN}",
+                     id="name-CRLF"),
+        pytest.param({"name": "Marie\nBcc: x"},
+                     f"name 'Marie\\nBcc: x' holds a control character (LF): {AGAIN}",
+                     id="name-LF"),
+        pytest.param({"name": "Marie\0Dupont"},
+                     f"name 'Marie\\x00Dupont' holds a control character (NUL): {AGAIN}",
+                     id="name-NUL"),
+        pytest.param({"name": "Marie\tDupont"},
+                     f"name 'Marie\\tDupont' holds a control character (TAB): {AGAIN}",
+                     id="name-TAB"),
+        pytest.param({"name": "Marie\u2028Dupont"},
+                     f"name 'Marie\\u2028Dupont' holds a control character (U+2028): {AGAIN}",
+                     id="name-U+2028"),
+        pytest.param({"name": "=?utf-8?q?Marie=0D=0ABcc:_evil@evil.example?="},
+                     "name '=?utf-8?q?Marie=0D=0ABcc:_evil@evil.example?=' is an encoded word "
+                     f"holding a control character (CR): {AGAIN}",
+                     id="name-encoded-word-CRLF"),
+        pytest.param({"email": "jeanne@example.com\nBcc: evil@evil.example"},
+                     "email 'jeanne@example.com\\nBcc: evil@evil.example' holds a control "
+                     f"character (LF): {AGAIN}",
+                     id="email-LF-no-second-problem"),
+        pytest.param({"ref": "C-\x1b[2J1"},
+                     f"ref 'C-\\x1b[2J1' holds a control character (ESC): {AGAIN}",
+                     id="ref-ESC"),
+        pytest.param({"agency": "annecy\x7f"},
+                     f"agency 'annecy\\x7f' holds a control character (U+007F): {AGAIN}",
+                     id="agency-DEL-no-second-problem"),
+        pytest.param({"locale": "f\x85r"},
+                     f"locale 'f\\x85r' holds a control character (U+0085): {AGAIN}",
+                     id="locale-C1-NEL"),
+        pytest.param({"email_confirmed": "tr\0ue"},
+                     f"email_confirmed 'tr\\x00ue' holds a control character (NUL): {AGAIN}",
+                     id="flag-NUL"),
+    ],
+)  # fmt: skip
+def test_a_contact_cell_with_a_control_character_is_one_problem(
+    overrides: dict[str, str], message: str
+) -> None:
+    problem = only_problem(contacts(contact_row(**overrides), first_line=3))
+
+    assert problem == Problem(line=3, message=message)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        pytest.param({"ref": "B-1\r\n001"}, "ref 'B-1\\r\\n001' holds a control character (CR)",
+                     id="ref-CRLF"),
+        pytest.param({"agency": "\0annecy"}, "agency '\\x00annecy' holds a control character (NUL)",
+                     id="agency-NUL"),
+        pytest.param({"contact_ref": "C-1\x1b"},
+                     "contact_ref 'C-1\\x1b' holds a control character (ESC)",
+                     id="contact-ref-ESC-not-looked-up"),
+        pytest.param({"property": "Chalet\u2029des Aravis"},
+                     "property 'Chalet\\u2029des Aravis' holds a control character (U+2029)",
+                     id="property-U+2029"),
+        pytest.param({"property": "=?utf-8?b?Q2hhbGV0DQpYLUZvbzogYmFy?="},
+                     "property '=?utf-8?b?Q2hhbGV0DQpYLUZvbzogYmFy?=' is an encoded word "
+                     "holding a control character (CR)",
+                     id="property-encoded-word-base64-CRLF"),
+        pytest.param({"currency": "EUR\x9b"},
+                     "currency 'EUR\\x9b' holds a control character (U+009B)", id="currency-C1"),
+        pytest.param({"status": "con\tfirmed"},
+                     "status 'con\\tfirmed' holds a control character (TAB)", id="status-TAB"),
+        pytest.param({"arrival_on": "2026\x00-07-10"},
+                     "arrival_on '2026\\x00-07-10' holds a control character (NUL)",
+                     id="date-NUL"),
+        pytest.param({"balance_outstanding": "12\x0b50"},
+                     "balance_outstanding '12\\x0b50' holds a control character (U+000B)",
+                     id="amount-vertical-tab"),
+    ],
+)  # fmt: skip
+def test_a_booking_cell_with_a_control_character_is_one_problem(
+    overrides: dict[str, str], fragment: str
+) -> None:
+    problem = only_problem(bookings(booking_row(**overrides), first_line=4))
+
+    assert problem.line == 4
+    assert problem.message == f"{fragment}: {AGAIN}"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "expected"),
+    [
+        pytest.param({"name": "=?utf-8?q?Ren=C3=A9_Dupont?="}, "name",
+                     "=?utf-8?q?Ren=C3=A9_Dupont?=", id="benign-encoded-word-kept-as-written"),
+        pytest.param({"name": "=1+2"}, "name", "=1+2", id="formula-prefix"),
+        pytest.param({"name": "Chloé 🏔️ Øberg"}, "name", "Chloé 🏔️ Øberg", id="accents-and-emoji"),
+        pytest.param({"name": "Marie Dupont\r\n"}, "name", "Marie Dupont",
+                     id="trailing-line-break-trimmed-like-spaces"),
+    ],
+)  # fmt: skip
+def test_text_without_a_control_character_is_kept(
+    overrides: dict[str, str], field: str, expected: str
+) -> None:
+    parsed = contacts(contact_row(**overrides))
+
+    assert parsed.problems == []
+    [(_, value)] = parsed.values
+    assert getattr(value, field) == expected
+
+
+def test_control_characters_are_reported_before_the_other_problems_of_the_row() -> None:
+    row = contact_row(agency="lyon", name="Marie\0", email="nope", locale="fr\r\nX")
+
+    problem = only_problem(contacts(row))
+
+    assert problem.message.split("; ") == [
+        f"name 'Marie\\x00' holds a control character (NUL): {AGAIN}",
+        f"locale 'fr\\r\\nX' holds a control character (CR): {AGAIN}",
+        "agency 'lyon' is not allowed: use annecy, chamonix "
+        "(agencies are declared in the TOML file)",
+        "email 'nope' is not a valid address: An email address must have an @-sign.",
+    ]
+
+
+def test_a_row_with_a_control_character_leaves_the_other_rows_valid() -> None:
+    parsed = contacts(
+        contact_row(ref="C-1"),
+        contact_row(ref="C-2", name="Marie\r\nBcc: x"),
+        contact_row(ref="C-3"),
+    )
+
+    assert [(line, value.ref) for line, value in parsed.values] == [(2, "C-1"), (4, "C-3")]
+    assert [problem.line for problem in parsed.problems] == [3]
+
+
 # -- several problems, several rows -----------------------------------------------------
 
 

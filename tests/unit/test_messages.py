@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from reminders.consent import normalise_address
 from reminders.errors import InvalidAddress
 from reminders.messages import (
     Draft,
@@ -392,5 +393,47 @@ def test_building_twice_gives_the_same_bytes_but_for_the_boundary() -> None:
     first = envelope().as_bytes()
     second = envelope().as_bytes()
 
-    boundary = re.compile(rb"=+\d+==")
+    boundary = re.compile(rb"=_r[0-9a-f]+")
     assert boundary.sub(b"B", first) == boundary.sub(b"B", second)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "jean@example.com",
+        "Jean.Dupont+ete@Example.COM",
+        "o'brien@example.ie",
+        "x@agence-du-lac.example",
+        "x@123.com",
+        "x@sub.sub2.example.co.uk",
+        "a" * 64 + "@x.com",
+        "a" * 65 + "@x.com",
+        "x@foo.local",
+        "x@foo.localhost",
+        "x@foo.invalid",
+        "x@foo.test",
+        "x@foo.onion",
+        "x@foo.arpa",
+        "x@" + "a" * 64 + ".com",
+        "x@" + ("a" * 60 + ".") * 4 + "com",
+        "x@-foo.com",
+        "x@foo-.com",
+        "x..y@example.com",
+        ".x@example.com",
+        "x.@example.com",
+        "x@example",
+        "x@example.c",
+        "x@example.c0m",
+    ],
+)
+def test_the_quick_path_for_plain_addresses_agrees_with_the_full_validation(address: str) -> None:
+    """`mailbox` skips email_validator for plain ASCII addresses: never for a bad one."""
+    try:
+        expected = normalise_address(address)
+    except InvalidAddress:
+        with pytest.raises(InvalidAddress):
+            mailbox(address)
+    else:
+        found = mailbox(address)
+        assert found.address.lower() == expected.lower()
+        assert found.domain == expected.rpartition("@")[2]

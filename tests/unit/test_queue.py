@@ -16,6 +16,7 @@ S = Status
 ALLOWED = [
     (S.PENDING, S.APPROVED, "staff-or-auto-send-approve"),
     (S.APPROVED, S.SENDING, "dispatcher-claims"),
+    (S.PENDING, S.SENDING, "staff-send-approves-and-claims-in-one-step"),
     (S.SENDING, S.SENT, "mail-server-accepted"),
     (S.SENDING, S.FAILED, "permanent-failure-or-retries-used-up"),
     (S.SENDING, S.UNKNOWN, "process-died-mid-send"),
@@ -56,7 +57,6 @@ def test_allowed_transitions_pass(current: Status, target: Status) -> None:
         pytest.param(S.SENT, S.PENDING, id="sent->pending-nothing-goes-back-to-pending"),
         pytest.param(S.WITHDRAWN, S.PENDING, id="withdrawn->pending-a-new-item-is-planned"),
         pytest.param(S.PENDING, S.SENT, id="pending->sent-must-be-approved-and-sent"),
-        pytest.param(S.PENDING, S.SENDING, id="pending->sending-must-be-approved-first"),
         pytest.param(S.MISSED, S.APPROVED, id="missed->approved-missed-is-never-sent"),
         pytest.param(S.MISSED, S.SENT, id="missed->sent"),
         pytest.param(S.DISCARDED, S.APPROVED, id="discarded->approved"),

@@ -13,8 +13,8 @@ import click
 
 from .. import bounces, registry, views
 from ..consent import Action, Source
-from ..dispatch import mailer_for
 from ..errors import ReminderError, UsageError
+from ..mailer import mailer_for
 from .app import App, cli, fails_cleanly, json_option, pass_app
 
 

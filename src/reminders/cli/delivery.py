@@ -7,23 +7,29 @@ other than consent, one line on stderr says so and what to do, and the exit code
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
 
 import click
 
-from .. import dispatch, service, views
+from .. import sending, service, views
 from ..consent import ConsentReason
 from ..delivery import Delivery, DispatchReport, Result
-from ..dispatch import Dispatcher, mailer_for
 from ..errors import ReminderError
-from ..queue import Status
+from ..queue import QueueItem, Status
 from .app import App, cli, fails_cleanly, pass_app
 
+#: A confirmation lists the recipients by name when there are at most this many.
+_LIST_UP_TO = 10
 
-def _dispatcher(app: App, **options: Any) -> Dispatcher:
-    return Dispatcher(
-        app.database, app.settings, mailer_for(app.settings), actor=app.actor, **options
+
+def _run(app: App, on_result: Callable[[Delivery], None] | None = None) -> sending.Run:
+    return sending.Run(
+        database=app.database,
+        settings=app.settings,
+        actor=app.actor,
+        on_result=on_result or _print,
     )
 
 
@@ -50,7 +56,7 @@ def _finish(report: DispatchReport, *, held_is_failure: bool) -> None:
 @fails_cleanly
 def send(app: App, item_ids: tuple[int, ...]) -> None:
     """Approve and send these items now (consent is checked again first)."""
-    report = _dispatcher(app, on_result=_print).send(list(item_ids))
+    report = sending.send(_run(app), list(item_ids))
     _finish(report, held_is_failure=True)
 
 
@@ -63,40 +69,87 @@ def send(app: App, item_ids: tuple[int, ...]) -> None:
 def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
     """Approve and send every email of one tab; those without consent stay pending."""
     settings = app.settings
-    tab = (
-        settings.agency_by_code(agency)
-        .kind(kind)
-        .tab_label(settings.agency_by_code(agency).language)
-    )
+    agency_settings = settings.agency_by_code(agency)
+    tab = agency_settings.kind(kind).tab_label(agency_settings.language)
     with app.database.transaction() as store:
         items = store.items(agency=agency, kind=kind, statuses=[Status.PENDING, Status.APPROVED])
     now = app.clock.now()
-    ready = sum(1 for i in items if service.consent_of(i, now, settings) is ConsentReason.OK)
-    blocked = len(items) - ready
+    ready = [i for i in items if service.consent_of(i, now, settings) is ConsentReason.OK]
+    blocked = len(items) - len(ready)
     without = f" ({blocked} without consent stay pending)" if blocked else ""
     if not ready:
         click.echo(f"nothing to send in {tab} ({kind}) of {agency}{without}")
         return
     if not yes:
-        click.confirm(
-            f"Send {ready} email{'s' if ready != 1 else ''} of {tab} ({kind}) for {agency}"
-            f"{without}?",
-            abort=True,
+        question, *details = _question(
+            ready, tab, kind, agency, without, agency_settings.max_per_minute
         )
+        for line in details:
+            click.echo(line)
+        click.confirm(question, abort=True)
     with ExitStack() as stack:
-        on_result = _print
+        on_result: Callable[[Delivery], None] = _print
         if sys.stderr.isatty():
             bar = stack.enter_context(
-                click.progressbar(length=len(items), label=f"sending {tab}", file=sys.stderr)
+                click.progressbar(
+                    length=len(ready),
+                    label=f"sending {tab}",
+                    file=sys.stderr,
+                    show_pos=True,
+                    item_show_func=_rate(time.monotonic()),
+                )
             )
 
             def on_result(delivery: Delivery) -> None:
-                bar.update(1)
-                if delivery.result is not Result.SENT:
+                if delivery.result in (Result.SENT, Result.TAKEN):
+                    bar.update(1, delivery)
+                elif delivery.result is not Result.HELD:
                     _print(delivery)
 
-        report = _dispatcher(app, on_result=on_result).send_tab(agency, kind)
+        report = sending.send_tab(_run(app, on_result), agency, kind)
     _finish(report, held_is_failure=False)
+
+
+def _question(
+    ready: list[QueueItem],
+    tab: str,
+    kind: str,
+    agency: str,
+    without: str,
+    per_minute: float | None,
+) -> list[str]:
+    """The confirmation, then what it says more: to whom when few, how long if paced."""
+    count = len(ready)
+    edited = sum(1 for i in ready if i.edited)
+    lines = [f"Send {count} email{'s' if count != 1 else ''} of {tab} ({kind}) for {agency}"]
+    if edited:
+        lines[0] += f", {edited} of them edited by staff"
+    lines[0] += f"{without}?"
+    if count <= _LIST_UP_TO:
+        lines += [
+            f"  - {views.plain_cell(i.contact_name)} <{i.to}> (booking {i.booking_ref})"
+            + (" (edited)" if i.edited else "")
+            for i in ready
+        ]
+    if per_minute:
+        minutes = count / per_minute
+        lines.append(
+            f"  at max_per_minute = {per_minute:g} this takes about {minutes:.0f} minute"
+            f"{'s' if round(minutes) != 1 else ''}"
+        )
+    return lines
+
+
+def _rate(started: float) -> Callable[[Delivery | None], str]:
+    """Show the sending rate beside the progress bar."""
+    count = [0]
+
+    def show(_delivery: Delivery | None) -> str:
+        count[0] += 1
+        elapsed = max(time.monotonic() - started, 1e-6)
+        return f"{count[0] / elapsed:.0f}/s"
+
+    return show
 
 
 @cli.command()
@@ -105,7 +158,7 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
 @fails_cleanly
 def resend(app: App, item_ids: tuple[int, ...]) -> None:
     """Send again items whose delivery is unknown (or that failed), after checking."""
-    report = _dispatcher(app, on_result=_print).resend(list(item_ids))
+    report = sending.resend(_run(app), list(item_ids))
     _finish(report, held_is_failure=True)
 
 
@@ -116,5 +169,5 @@ def resend(app: App, item_ids: tuple[int, ...]) -> None:
 def mark_sent(app: App, item_ids: tuple[int, ...]) -> None:
     """Record that unknown items did arrive (checked by a person): nothing is sent."""
     for item_id in item_ids:
-        item = dispatch.mark_sent(app.database, item_id, app.actor)
+        item = sending.mark_sent(app.database, item_id, app.actor)
         click.echo(f"item {item.id} marked sent ({item.kind}, booking {item.booking_ref})")

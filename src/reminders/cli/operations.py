@@ -47,7 +47,10 @@ def health(app: App, as_json: bool) -> None:
     grace = timedelta(minutes=settings.daemon.health_grace_minutes)
     with app.database.transaction() as store:
         passes = store.last_passes()
-        unknown = len(store.items(statuses=[Status.UNKNOWN]))
+        unknown = store.count_by_agency(Status.UNKNOWN)
+        stuck: dict[str, int] = {}
+        for _id, code, _claimant, _lease in store.stuck(now):
+            stuck[code] = stuck.get(code, 0) + 1
     rows: list[dict[str, Any]] = []
     for agency in settings.agency:
         last_day, last_run = passes.get(agency.code, (None, None))
@@ -55,7 +58,10 @@ def health(app: App, as_json: bool) -> None:
         rows.append(
             {
                 "agency": agency.code,
-                "ok": not late,
+                "ok": not late and not unknown.get(agency.code) and not stuck.get(agency.code),
+                "planning_late": late,
+                "unknown": unknown.get(agency.code, 0),
+                "stuck_sending": stuck.get(agency.code, 0),
                 "last_planned_on": last_day,
                 "last_run_at": last_run,
                 "plan_at": agency.plan_at,
@@ -65,10 +71,27 @@ def health(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(views.to_json(rows))
     else:
-        click.echo(views.health_text(rows, unknown))
-    late_codes = [r["agency"] for r in rows if not r["ok"]]
+        click.echo(views.health_text(rows))
+    problems = []
+    late_codes = [r["agency"] for r in rows if r["planning_late"]]
     if late_codes:
-        raise ReminderError(
+        problems.append(
             f"planning is late for {', '.join(late_codes)}: check that 'reminders run' is "
             "running and read its log (a template error stops a pass from being recorded)"
         )
+    stuck_count = sum(stuck.values())
+    if stuck_count:
+        problems.append(
+            f"{stuck_count} email{'s' if stuck_count != 1 else ''} stuck in sending past "
+            "their lease: the process sending them stopped; the next send or daemon tick "
+            "makes them unknown ('reminders queue --status sending')"
+        )
+    unknown_count = sum(unknown.values())
+    if unknown_count:
+        problems.append(
+            f"{unknown_count} email{'s' if unknown_count != 1 else ''} in state unknown wait "
+            "for a person: 'reminders queue --status unknown', then 'reminders resend ID' or "
+            "'reminders mark-sent ID'"
+        )
+    if problems:
+        raise ReminderError("\n".join(problems))

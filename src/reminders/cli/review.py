@@ -6,10 +6,10 @@ from datetime import date
 
 import click
 
-from .. import editing, service, views
+from .. import editing, sending, service, views
 from ..config import Settings
-from ..dispatch import Dispatcher, mailer_for
 from ..errors import ReminderError, TransitionError, UsageError
+from ..mailer import mailer_for
 from ..queue import Status
 from .app import App, cli, fails_cleanly, json_option, parse_day, pass_app
 
@@ -113,10 +113,9 @@ def today(app: App, email: bool, as_json: bool) -> None:
                 "to an [[agency]] table"
             )
         for agency in agencies:
-            dispatcher = Dispatcher(
-                app.database, app.settings, mailer_for(app.settings), actor=app.actor
+            sent_to = sending.email_summary(
+                app.database, app.settings, agency, mailer_for(app.settings), again=True
             )
-            sent_to = dispatcher.send_summary(agency, again=True)
             click.echo(f"summary of {agency.code} emailed to {sent_to}", err=as_json)
 
 

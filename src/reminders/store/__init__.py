@@ -14,15 +14,18 @@ from sqlalchemy.exc import OperationalError
 
 from ..clock import Clock
 from ..database import check_schema, unreachable
-from ._delivery import DeliveryStore
-from ._planning import PlanningStore
+from ._claims import Claimed
+from ._delivery import DeliveryStore, Recovered, Settled
 from ._records import RecordStore
 from ._rows import Candidate, NewItem, UpsertCounts, major_units, minor_units
 
 __all__ = [
     "Candidate",
+    "Claimed",
     "Database",
     "NewItem",
+    "Recovered",
+    "Settled",
     "Store",
     "UpsertCounts",
     "major_units",
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 
-class Store(RecordStore, PlanningStore, DeliveryStore):
+class Store(RecordStore, DeliveryStore):
     """Every query and state change, within one transaction."""
 
 
@@ -46,10 +49,19 @@ class Database:
         check_schema(self.engine)
 
     @contextmanager
-    def transaction(self, *, dry_run: bool = False) -> Iterator[Store]:
-        """Yield a store in one transaction; commit at the end unless `dry_run`."""
+    def transaction(
+        self, *, dry_run: bool = False, immediate: bool = False, durable: bool = True
+    ) -> Iterator[Store]:
+        """Yield a store in one transaction; commit at the end unless `dry_run`.
+
+        `immediate`: take SQLite's write lock at the start (claims). Not `durable`:
+        the commit does not wait for the disk (settlements: losing one on a power
+        cut leaves its item `sending`, hence `unknown`, never sent twice).
+        """
         try:
             with self.engine.connect() as connection:
+                if immediate or not durable:
+                    connection.execution_options(immediate=immediate, durable=durable)
                 transaction = connection.begin()
                 try:
                     yield Store(connection, self.clock)

@@ -1,281 +1,255 @@
-"""What the dispatcher reads and writes: approval, claims, attempts and their outcome.
+"""What becomes of claimed items: settlements, recovery, send slots, the delivery log.
 
-An item is claimed (`sending`) in a transaction of its own that commits before its
-SMTP transaction begins, so a crash leaves at most the in-flight item in `sending`;
-the delivery log row written with the claim tells what was under way.
+Settlements are conditional updates on items the claimant still holds, applied in
+batches; an item whose lease passed is made `unknown` by whoever finds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
-from datetime import date, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import (
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
-from ..errors import TransitionError
-from ..queue import QueueItem, Status, check_transition, sources_of
-from ..schema import DeliveryRow, ItemRow
-from ._queue import QueueStore
-from ._rows import aware_or_none, item_from, item_query, rowcount
+from ..delivery import Settlement
+from ..queue import QueueItem, Status, sources_of
+from ..schema import DeliveryRow, ItemRow, SendSlotRow
+from ._claims import Claimed, ClaimStore
+from ._rows import ITEMS, aware, aware_or_none, item_from, item_query, rowcount
 
 
-class DeliveryStore(QueueStore):
-    """Approval, claims and the delivery log.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settled:
+    """A claimed item's settlement, with what the delivery log keeps of its attempt."""
 
-    State changes run on the connection (Core), not through the ORM session: they
-    are plain conditional UPDATEs, several per email, and the session's bookkeeping
-    was most of their cost (benchmarks/dispatch.py).
-    """
+    item: Claimed
+    settlement: Settlement
+    message_id: str
+    recipient: str
+    started_at: datetime
+    finished_at: datetime
+    smtp_code: int | None = None
 
-    def _move(
-        self,
-        item_id: int,
-        target: Status,
-        values: dict[str, Any],
-        sources: Iterable[Status],
-        *,
-        fetch: bool = True,
-    ) -> QueueItem | None:
-        """Apply one transition as a conditional update; raise if the item is elsewhere."""
-        allowed = [s for s in sources if s in sources_of(target)]
-        result = self._connection.execute(
-            update(ItemRow)
-            .where(ItemRow.id == item_id, ItemRow.status.in_(allowed))
-            .values(status=target, updated_at=self._now(), **values)
-        )
-        if rowcount(result) != 1:
-            current = self.item(item_id).status
-            check_transition(item_id, current, target)
-            # Allowed by the table, but not by this path (`send` of an unknown item).
-            raise TransitionError(
-                f"item {item_id} is {current}: it cannot become {target} this way: "
-                f"see 'reminders show {item_id}'"
-            )
-        return self.item(item_id) if fetch else None
 
-    def _moved(
-        self, item_id: int, target: Status, values: dict[str, Any], sources: Iterable[Status]
-    ) -> QueueItem:
-        """As `_move`, returning the item as it is now."""
-        item = self._move(item_id, target, values, sources)
-        assert item is not None
-        return item
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recovered:
+    """An item found abandoned in `sending` and made `unknown`."""
 
-    def approve(self, item_id: int, actor: str) -> None:
-        """Approve a pending item for sending."""
-        self._move(
-            item_id,
-            Status.APPROVED,
-            {"approved_by": actor, "reason": None, "next_attempt_at": None},
-            [Status.PENDING],
-            fetch=False,
-        )
+    id: int
+    agency: str
+    attempt: int
+    claimant: str | None
+    #: the contact's address (None: it has none any more)
+    to: str | None
 
-    def expire(self, item_id: int) -> None:
-        """Expire one item whose window ended before it could be sent."""
-        self._move(
-            item_id,
-            Status.EXPIRED,
-            {"reason": "window_passed"},
-            [Status.PENDING, Status.APPROVED],
-            fetch=False,
-        )
 
-    def lock_for_sending(self, item_id: int, sources: Sequence[Status]) -> QueueItem | None:
-        """Return the item if it is in `sources`, locking its row until the transaction ends.
+class DeliveryStore(ClaimStore):
+    """Settlements, recovery, send slots and the delivery log."""
 
-        None when it is elsewhere, or (PostgreSQL) another transaction holds it:
-        SKIP LOCKED, so two dispatchers never wait on, nor take, the same item.
+    def settle(self, claimant: str, actor: str, settled: Sequence[Settled]) -> list[int]:
+        """Apply settlements to items `claimant` still holds; return the ids applied.
+
+        An item whose lease passed may have been made `unknown` by someone else
+        meanwhile: it is left as it is (and its attempt is still logged).
         """
-        query = (
-            item_query()
-            .where(ItemRow.id == item_id, ItemRow.status.in_([str(s) for s in sources]))
-            .with_for_update(skip_locked=True, of=ItemRow)
-        )
-        row = self._db.execute(query).first()
-        return item_from(row) if row is not None else None
-
-    def hold(self, item_id: int, reason: str) -> None:
-        """Keep an item in its tab because its contact lacks consent (pending or approved)."""
-        self._connection.execute(
-            update(ItemRow)
-            .where(ItemRow.id == item_id, ItemRow.status.in_([Status.PENDING, Status.APPROVED]))
-            .values(status=Status.PENDING, reason=reason, updated_at=self._now())
-        )
-
-    def pending_ids(self, agency: str, kind: str, listed_on: date | None = None) -> list[int]:
-        """Return the ids of a tab's pending and approved items, oldest anchor first.
-
-        With `listed_on`, only those whose window includes that day.
-        """
-        query = select(ItemRow.id).where(
-            ItemRow.agency == agency,
-            ItemRow.kind == kind,
-            ItemRow.status.in_([Status.PENDING, Status.APPROVED]),
-        )
-        if listed_on is not None:
-            query = query.where(
-                ItemRow.visible_from <= listed_on, ItemRow.visible_until >= listed_on
-            )
-        return list(self._db.scalars(query.order_by(ItemRow.anchor_on, ItemRow.id)))
-
-    def claim(self, item: QueueItem, claimant: str, sources: Sequence[Status]) -> QueueItem:
-        """Mark an item `sending` for `claimant`, counting one more attempt."""
+        if not settled:
+            return []
         now = self._now()
-        self._move(
-            item.id,
-            Status.SENDING,
-            {
-                "claimed_by": claimant,
-                "claimed_at": now,
-                "attempts": ItemRow.attempts + 1,
-                "next_attempt_at": None,
-            },
-            sources,
-            fetch=False,
-        )
-        return replace(
-            item,
-            status=Status.SENDING,
-            attempts=item.attempts + 1,
-            next_attempt_at=None,
-            updated_at=now,
-        )
-
-    def next_due(
-        self, agencies: Sequence[str], now: datetime, exclude: Iterable[int] = ()
-    ) -> list[tuple[str, int]]:
-        """Return (agency, id) of the oldest approved item due now, per agency.
-
-        On PostgreSQL the rows are locked with SKIP LOCKED, so replicas never pick
-        the same one; on SQLite the database's single writer does the same.
-        """
-        found: list[tuple[str, int]] = []
-        for agency in agencies:
-            query = (
-                select(ItemRow.id)
+        by_target: dict[Status, list[Settled]] = {}
+        for entry in settled:
+            by_target.setdefault(entry.settlement.target, []).append(entry)
+        applied_count = 0
+        for target, entries in by_target.items():
+            assert Status.SENDING in sources_of(target), target
+            statement = (
+                update(ITEMS)
                 .where(
-                    ItemRow.status == Status.APPROVED,
-                    ItemRow.agency == agency,
-                    or_(ItemRow.next_attempt_at.is_(None), ItemRow.next_attempt_at <= now),
-                    ItemRow.id.not_in(list(exclude)),
+                    ITEMS.c.id == bindparam("b_id"),
+                    ITEMS.c.status == Status.SENDING,
+                    ITEMS.c.claimed_by == claimant,
                 )
-                .order_by(ItemRow.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
+                .values(
+                    status=target,
+                    reason=bindparam("b_reason"),
+                    last_error=bindparam("b_error"),
+                    message_id=bindparam("b_message_id"),
+                    next_attempt_at=bindparam("b_next", type_=ITEMS.c.next_attempt_at.type),
+                    sent_at=bindparam("b_sent_at", type_=ITEMS.c.sent_at.type),
+                    attempts=ITEMS.c.attempts - bindparam("b_uncount"),
+                    # claimed_by stays: who tried last (and a run never claims twice)
+                    lease_until=None,
+                    updated_at=now,
+                )
             )
-            item_id = self._db.scalar(query)
-            if item_id is not None:
-                found.append((agency, item_id))
-        return found
-
-    def start_delivery(
-        self,
-        item: QueueItem,
-        *,
-        recipient: str,
-        message_id: str,
-        actor: str,
-        claimant: str,
-    ) -> int:
-        """Log the attempt about to be made on a claimed item; return the log row's id."""
-        now = self._now()
-        self._connection.execute(
-            update(ItemRow).where(ItemRow.id == item.id).values(message_id=message_id)
-        )
-        result = self._connection.execute(
-            insert(DeliveryRow)
-            .values(
-                item_id=item.id,
-                agency=item.agency,
-                attempt=item.attempts,
-                recipient=recipient,
-                message_id=message_id,
-                actor=actor,
-                claimed_by=claimant,
-                started_at=now,
-            )
-            .returning(DeliveryRow.id)
-        )
-        delivery_id: int = result.scalar_one()
-        return delivery_id
-
-    def finish_delivery(
-        self,
-        item_id: int,
-        delivery_id: int | None,
-        *,
-        target: Status,
-        outcome: str,
-        detail: str | None = None,
-        smtp_code: int | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        """Settle a `sending` item: sent, back to approved (retry), failed or unknown."""
-        now = self._now()
-        values: dict[str, Any] = {"claimed_by": None, "claimed_at": None}
-        if target is Status.SENT:
-            values |= {"sent_at": now, "reason": None, "last_error": None}
+            rows = [
+                {
+                    "b_id": e.item.id,
+                    "b_reason": e.settlement.reason,
+                    "b_error": None if target is Status.SENT else e.settlement.detail,
+                    "b_message_id": e.message_id,
+                    "b_next": e.settlement.next_attempt_at,
+                    "b_sent_at": e.finished_at if target is Status.SENT else None,
+                    "b_uncount": 0 if e.settlement.counts else 1,
+                }
+                for e in entries
+            ]
+            applied_count += rowcount(self._connection.execute(statement, rows))
+        ids = [e.item.id for e in settled]
+        if applied_count == len(settled):
+            applied = ids
         else:
-            values |= {"last_error": detail, "reason": outcome}
-        if target is Status.APPROVED:
-            values["next_attempt_at"] = next_attempt_at
-        self._move(item_id, target, values, [Status.SENDING], fetch=False)
-        if delivery_id is not None:
-            self._connection.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id)
-                .values(finished_at=now, outcome=outcome, smtp_code=smtp_code, detail=detail)
+            holding = select(ItemRow.id).where(
+                ItemRow.id.in_(ids), ItemRow.status != Status.SENDING
             )
+            applied = [i for i in self._connection.scalars(holding)]
+        logged = [e for e in settled if e.settlement.counts]
+        if logged:
+            self._connection.execute(
+                insert(DeliveryRow),
+                [
+                    {
+                        "item_id": e.item.id,
+                        "agency": e.item.agency,
+                        "attempt": e.item.attempt,
+                        "recipient": e.recipient,
+                        "message_id": e.message_id,
+                        "actor": actor,
+                        "claimed_by": claimant,
+                        "started_at": e.started_at,
+                        "finished_at": e.finished_at,
+                        "outcome": e.settlement.logged_as,
+                        "smtp_code": e.smtp_code,
+                        "detail": e.settlement.detail,
+                    }
+                    for e in logged
+                ],
+            )
+        return applied
+
+    def sending_claimants(self) -> set[str | None]:
+        """Return the claimants of every item in `sending`."""
+        query = select(ItemRow.claimed_by).where(ItemRow.status == Status.SENDING).distinct()
+        return set(self._connection.scalars(query))
+
+    def recover(self, now: datetime, gone: Sequence[str | None]) -> list[Recovered]:
+        """Make `unknown` the `sending` items whose lease passed or whose claimant is gone."""
+        abandoned = [ITEMS.c.lease_until < now, ITEMS.c.lease_until.is_(None)]
+        named = [c for c in gone if c is not None]
+        if named:
+            abandoned.append(ITEMS.c.claimed_by.in_(named))
+        if None in gone:
+            abandoned.append(ITEMS.c.claimed_by.is_(None))
+        result = self._connection.execute(
+            update(ITEMS)
+            .where(ITEMS.c.status == Status.SENDING, or_(*abandoned))
+            .values(status=Status.UNKNOWN, reason="interrupted", lease_until=None, updated_at=now)
+            .returning(ITEMS.c.id, ITEMS.c.agency, ITEMS.c.attempts, ITEMS.c.claimed_by)
+        )
+        rows = sorted(result, key=lambda r: r.id)
+        contacts = self._contacts_of([row.id for row in rows])
+        return [
+            Recovered(id=i, agency=a, attempt=n, claimant=c, to=contacts[i][2])
+            for i, a, n, c in rows
+        ]
+
+    def note_recovered(self, notes: Sequence[tuple[Recovered, str, str]]) -> None:
+        """Record why recovered items are unknown: (item, Message-ID, detail)."""
+        now = self._now()
+        for recovered, message_id, detail in notes:
+            self._connection.execute(
+                update(ITEMS)
+                .where(ITEMS.c.id == recovered.id)
+                .values(last_error=detail, message_id=message_id)
+            )
+            self._connection.execute(
+                insert(DeliveryRow).values(
+                    item_id=recovered.id,
+                    agency=recovered.agency,
+                    attempt=recovered.attempt,
+                    recipient=recovered.to or "",
+                    message_id=message_id,
+                    actor="",
+                    claimed_by=recovered.claimant or "",
+                    started_at=now,
+                    finished_at=now,
+                    outcome="unknown",
+                    detail=detail,
+                )
+            )
+
+    def stuck(self, now: datetime) -> list[tuple[int, str, str | None, datetime | None]]:
+        """Return (id, agency, claimant, lease) of `sending` items whose lease passed."""
+        query = (
+            select(ItemRow.id, ItemRow.agency, ItemRow.claimed_by, ItemRow.lease_until)
+            .where(
+                ItemRow.status == Status.SENDING,
+                or_(ItemRow.lease_until.is_(None), ItemRow.lease_until < now),
+            )
+            .order_by(ItemRow.id)
+        )
+        return [(i, a, c, aware_or_none(at)) for i, a, c, at in self._connection.execute(query)]
+
+    def count_by_agency(self, status: Status) -> dict[str, int]:
+        """Return how many items of each agency are in `status`."""
+        query = (
+            select(ItemRow.agency, func.count())
+            .where(ItemRow.status == status)
+            .group_by(ItemRow.agency)
+        )
+        return {agency: count for agency, count in self._connection.execute(query)}
+
+    def take_slot(self, agency: str, now: datetime, interval: timedelta) -> datetime | None:
+        """Take the agency's send slot if it is free at `now`: None when taken.
+
+        Otherwise return when it is next free. One conditional statement, so two
+        processes never take the same slot.
+        """
+        statement = self._insert(SendSlotRow).values(agency=agency, next_at=now + interval)
+        statement = statement.on_conflict_do_update(
+            index_elements=["agency"],
+            set_={"next_at": statement.excluded.next_at},
+            where=SendSlotRow.next_at <= now,
+        ).returning(SendSlotRow.agency)
+        if self._connection.execute(statement).first() is not None:
+            return None
+        next_at = self._connection.scalar(
+            select(SendSlotRow.next_at).where(SendSlotRow.agency == agency)
+        )
+        return aware(next_at) if next_at is not None else now
+
+    def release_slot(self, agency: str, now: datetime, interval: timedelta) -> None:
+        """Give back a slot taken at `now` and not used."""
+        self._connection.execute(
+            update(SendSlotRow)
+            .where(SendSlotRow.agency == agency, SendSlotRow.next_at == now + interval)
+            .values(next_at=now)
+        )
 
     def mark_sent_by(self, item_id: int, actor: str) -> QueueItem:
         """Record that a person checked an unknown item was delivered after all."""
-        return self._moved(
-            item_id,
-            Status.SENT,
-            {"sent_at": self._now(), "reason": f"marked sent by {actor}", "last_error": None},
-            [Status.UNKNOWN],
-        )
-
-    def in_flight(self) -> list[tuple[int, str | None, datetime | None]]:
-        """Return (id, claimant, claimed_at) of every item in `sending`, oldest first."""
-        query = (
-            select(ItemRow.id, ItemRow.claimed_by, ItemRow.claimed_at)
-            .where(ItemRow.status == Status.SENDING)
-            .order_by(ItemRow.id)
-        )
-        return [(i, c, aware_or_none(at)) for i, c, at in self._db.execute(query)]
-
-    def give_up_in_flight(self, item_id: int, detail: str) -> bool:
-        """Turn an abandoned `sending` item into `unknown`; False if it moved meanwhile."""
-        now = self._now()
         result = self._connection.execute(
-            update(ItemRow)
-            .where(ItemRow.id == item_id, ItemRow.status == Status.SENDING)
+            update(ITEMS)
+            .where(ITEMS.c.id == item_id, ITEMS.c.status == Status.UNKNOWN)
             .values(
-                status=Status.UNKNOWN,
-                reason="interrupted",
-                last_error=detail,
-                claimed_by=None,
-                claimed_at=None,
-                updated_at=now,
+                status=Status.SENT,
+                sent_at=self._now(),
+                reason=f"marked sent by {actor}",
+                last_error=None,
+                updated_at=self._now(),
             )
         )
         if rowcount(result) != 1:
-            return False
-        self._connection.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.item_id == item_id, DeliveryRow.outcome.is_(None))
-            .values(finished_at=now, outcome="unknown", detail=detail)
-        )
-        return True
-
-    def last_attempt_started(self, agency: str) -> datetime | None:
-        """Return when the agency's latest delivery attempt began (for the rate limit)."""
-        query = select(func.max(DeliveryRow.started_at)).where(DeliveryRow.agency == agency)
-        return aware_or_none(self._connection.scalar(query))
+            return self.transition(item_id, Status.SENT)  # raises, saying why
+        return self.item(item_id)
 
     def deliveries(self, item_id: int) -> list[dict[str, Any]]:
         """Return the item's delivery attempts, oldest first."""
@@ -294,3 +268,10 @@ class DeliveryStore(QueueStore):
             }
             for row in self._db.scalars(query)
         ]
+
+    def items_by_id(self, item_ids: Sequence[int]) -> dict[int, QueueItem]:
+        """Return the items among `item_ids` that exist, by id."""
+        if not item_ids:
+            return {}
+        query = item_query().where(ItemRow.id.in_(list(item_ids)))
+        return {item.id: item for item in map(item_from, self._db.execute(query))}

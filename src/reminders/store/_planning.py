@@ -16,7 +16,6 @@ from sqlalchemy import (
     update,
 )
 
-from ..bookings import BookingStatus
 from ..kinds import Kind
 from ..planning import DateRange, WithdrawReason
 from ..queue import Rendered, Status, sources_of
@@ -32,6 +31,7 @@ from ._rows import (
     eligible,
     rowcount,
 )
+from ._rules import KindLike, withdrawal_rules
 
 
 class PlanningStore(StoreBase):
@@ -217,17 +217,19 @@ class PlanningStore(StoreBase):
 
     def withdraw_unqualified(self, agency: str, kind: Kind) -> dict[WithdrawReason, int]:
         """Withdraw the agency's pending items of `kind` whose booking no longer qualifies."""
-        anchor = getattr(BookingRow, kind.anchor)
-        rules: list[tuple[WithdrawReason, ColumnElement[bool]]] = [
-            (WithdrawReason.DATE_MOVED, or_(anchor.is_(None), anchor != ItemRow.anchor_on)),
-            (WithdrawReason.CANCELLED, BookingRow.status == BookingStatus.CANCELLED),
-            (WithdrawReason.NOT_ELIGIBLE, BookingRow.status.not_in(kind.eligibility.statuses)),
-            (WithdrawReason.AGENCY_CHANGED, BookingRow.agency != ItemRow.agency),
-        ]
-        if kind.eligibility.needs_outstanding_balance:
-            rules.append((WithdrawReason.BALANCE_PAID, BookingRow.balance_outstanding_minor <= 0))
-        # One statement per kind: the first rule that holds names the reason.
+        withdrawn = self.withdraw_where(kind, [ITEMS.c.agency == agency, ITEMS.c.kind == kind.name])
+        return dict(Counter(reason for _, reason in withdrawn))
+
+    def withdraw_where(
+        self, kind: KindLike, where: Sequence[ColumnElement[bool]]
+    ) -> list[tuple[int, WithdrawReason]]:
+        """Withdraw the pending and approved items matching `where` that no longer qualify.
+
+        One statement: the first withdrawal rule that holds names the reason.
+        Return (id, reason) of each item withdrawn.
+        """
         table = ITEMS
+        rules = withdrawal_rules(kind)
         booking_of_item = BookingRow.id == table.c.booking_id
         reason = (
             select(case(*[(condition, str(r)) for r, condition in rules]))
@@ -237,17 +239,14 @@ class PlanningStore(StoreBase):
         statement = (
             update(table)
             .where(
-                table.c.agency == agency,
-                table.c.kind == kind.name,
+                *where,
                 table.c.status.in_(sources_of(Status.WITHDRAWN)),
                 exists().where(booking_of_item, or_(*(condition for _, condition in rules))),
             )
             .values(status=Status.WITHDRAWN, reason=reason, updated_at=self._now())
-            .returning(table.c.reason)
+            .returning(table.c.id, table.c.reason)
         )
-        return dict(
-            Counter(WithdrawReason(r) for r in self._connection.execute(statement).scalars())
-        )
+        return [(i, WithdrawReason(r)) for i, r in self._connection.execute(statement)]
 
     def expire_passed(self, agency: str, today: date) -> int:
         """Expire the agency's pending items whose window ended before `today`."""
