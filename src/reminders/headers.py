@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from email.errors import HeaderParseError
 from email.header import decode_header
 
 #: Short names of the control characters people meet; any other is written U+XXXX.
 _NAMES = {"\r": "CR", "\n": "LF", "\0": "NUL", "\x1b": "ESC", "\t": "TAB"}
-#: Not category Cc, but line breaks all the same.
-_SEPARATORS = "\u2028\u2029"
+#: Category Cc (U+0000-U+001F, U+007F-U+009F), and the line and paragraph separators,
+#: which are not Cc but break lines all the same.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def control_character(value: str, *, allow: str = "") -> str | None:
@@ -18,10 +19,10 @@ def control_character(value: str, *, allow: str = "") -> str | None:
     A control character is one of Unicode category Cc (C0 and C1 controls, DEL) or
     the line and paragraph separators U+2028 and U+2029.
     """
-    for char in value:
-        if char in allow:
-            continue
-        if unicodedata.category(char) == "Cc" or char in _SEPARATORS:
+    # One regular expression search: this runs on every header of every email sent.
+    for found in _CONTROL.finditer(value):
+        char = found.group()
+        if char not in allow:
             return _NAMES.get(char, f"U+{ord(char):04X}")
     return None
 

@@ -61,6 +61,21 @@ class Run:
         )
 
 
+def tab_overview(
+    database: Database, settings: Settings, agency: str, kind: str, *, list_up_to: int
+) -> tuple[int, int, int, list[QueueItem]]:
+    """Count a tab's emails: (ready, without consent, edited and ready, the ready ones if few)."""
+    now = database.clock.now()
+    cutoff = now - timedelta(days=settings.consent.reconfirm_after_days)
+    with database.transaction() as store:
+        ready, blocked, edited = store.tab_overview(agency, kind, cutoff)
+        few: list[QueueItem] = []
+        if ready <= list_up_to:
+            listed = store.items(agency=agency, kind=kind, statuses=list(_PERSON))
+            few = [i for i in listed if service.consent_of(i, now, settings) is ConsentReason.OK]
+    return ready, blocked, edited, few
+
+
 def send(run: Run, item_ids: Sequence[int]) -> DispatchReport:
     """Approve and send these items now, whatever their retry schedule."""
     scope = Scope(statuses=_PERSON, ids=tuple(dict.fromkeys(item_ids)))

@@ -81,3 +81,17 @@ def test_allowed_characters_are_skipped(value: str, allow: str, expected: str | 
 )  # fmt: skip
 def test_a_header_problem_is_said_in_a_few_words(value: str, expected: str | None) -> None:
     assert header_problem(value) == expected
+
+
+def test_the_control_characters_are_exactly_category_cc_and_the_two_separators() -> None:
+    import unicodedata
+
+    expected = {
+        chr(code)
+        for code in range(0x110000)
+        if unicodedata.category(chr(code)) == "Cc" or chr(code) in "\u2028\u2029"
+    }
+    found = {chr(code) for code in range(0x3000) if control_character(chr(code))}
+
+    assert found == {c for c in expected if ord(c) < 0x3000}
+    assert all(ord(c) < 0x3000 for c in expected)

@@ -13,11 +13,10 @@ from contextlib import ExitStack
 
 import click
 
-from .. import sending, service, views
-from ..consent import ConsentReason
+from .. import sending, views
 from ..delivery import Delivery, DispatchReport, Result
 from ..errors import ReminderError
-from ..queue import QueueItem, Status
+from ..queue import QueueItem
 from .app import App, cli, fails_cleanly, pass_app
 
 #: A confirmation lists the recipients by name when there are at most this many.
@@ -71,18 +70,20 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
     settings = app.settings
     agency_settings = settings.agency_by_code(agency)
     tab = agency_settings.kind(kind).tab_label(agency_settings.language)
-    with app.database.transaction() as store:
-        items = store.items(agency=agency, kind=kind, statuses=[Status.PENDING, Status.APPROVED])
-    now = app.clock.now()
-    ready = [i for i in items if service.consent_of(i, now, settings) is ConsentReason.OK]
-    blocked = len(items) - len(ready)
+    ready, blocked, edited, few = sending.tab_overview(
+        app.database, settings, agency, kind, list_up_to=_LIST_UP_TO
+    )
     without = f" ({blocked} without consent stay pending)" if blocked else ""
     if not ready:
         click.echo(f"nothing to send in {tab} ({kind}) of {agency}{without}")
         return
     if not yes:
         question, *details = _question(
-            ready, tab, kind, agency, without, agency_settings.max_per_minute
+            ready,
+            edited,
+            few,
+            f"{tab} ({kind}) for {agency}{without}",
+            agency_settings.max_per_minute,
         )
         for line in details:
             click.echo(line)
@@ -92,7 +93,7 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
         if sys.stderr.isatty():
             bar = stack.enter_context(
                 click.progressbar(
-                    length=len(ready),
+                    length=ready,
                     label=f"sending {tab}",
                     file=sys.stderr,
                     show_pos=True,
@@ -111,26 +112,18 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
 
 
 def _question(
-    ready: list[QueueItem],
-    tab: str,
-    kind: str,
-    agency: str,
-    without: str,
-    per_minute: float | None,
+    count: int, edited: int, few: list[QueueItem], what: str, per_minute: float | None
 ) -> list[str]:
     """The confirmation, then what it says more: to whom when few, how long if paced."""
-    count = len(ready)
-    edited = sum(1 for i in ready if i.edited)
-    lines = [f"Send {count} email{'s' if count != 1 else ''} of {tab} ({kind}) for {agency}"]
+    question = f"Send {count} email{'s' if count != 1 else ''} of {what}?"
     if edited:
-        lines[0] += f", {edited} of them edited by staff"
-    lines[0] += f"{without}?"
-    if count <= _LIST_UP_TO:
-        lines += [
-            f"  - {views.plain_cell(i.contact_name)} <{i.to}> (booking {i.booking_ref})"
-            + (" (edited)" if i.edited else "")
-            for i in ready
-        ]
+        question = question[:-1] + f"; {edited} of them edited by staff?"
+    lines = [question]
+    lines += [
+        f"  - {views.plain_cell(i.contact_name)} <{i.to}> (booking {i.booking_ref})"
+        + (" (edited)" if i.edited else "")
+        for i in few
+    ]
     if per_minute:
         minutes = count / per_minute
         lines.append(

@@ -297,6 +297,31 @@ class ClaimStore(QueueStore, PlanningStore):
         )
         return {i: (ref, name, email) for i, ref, name, email in self._connection.execute(query)}
 
+    def tab_overview(self, agency: str, kind: str, cutoff: datetime) -> tuple[int, int, int]:
+        """Count a tab's pending and approved items: (ready, without consent, edited and ready)."""
+        reason = consent_reason(cutoff)
+        query = (
+            select(reason == str(ConsentReason.OK), ItemRow.edited, func.count())
+            .select_from(ItemRow)
+            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
+            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+            .outerjoin(AddressRow, AddressRow.id == ContactRow.address_id)
+            .where(
+                ItemRow.agency == agency,
+                ItemRow.kind == kind,
+                ItemRow.status.in_([Status.PENDING, Status.APPROVED]),
+            )
+            .group_by(reason == str(ConsentReason.OK), ItemRow.edited)
+        )
+        ready = blocked = edited = 0
+        for ok, is_edited, count in self._connection.execute(query):
+            if ok:
+                ready += count
+                edited += count if is_edited else 0
+            else:
+                blocked += count
+        return ready, blocked, edited
+
     def has_sendable(self, scope: Scope, rules: SendRules, claimant: str) -> bool:
         """Tell whether `claimant` would find anything to claim in `scope` now."""
         query = _sendable(scope, rules).where(
