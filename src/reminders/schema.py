@@ -158,7 +158,14 @@ class ItemRow(Base):
         Index("ix_items_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_items_message_id", "message_id"),
         # A claim walks one status of a tab in anchor order, stopping at its batch.
-        Index("ix_items_status_agency_kind_anchor_on", "status", "agency", "kind", "anchor_on"),
+        Index(
+            "ix_items_status_agency_kind_anchor_on_id",
+            "status",
+            "agency",
+            "kind",
+            "anchor_on",
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -299,10 +299,9 @@ class ClaimStore(QueueStore, PlanningStore):
 
     def tab_overview(self, agency: str, kind: str, cutoff: datetime) -> tuple[int, int, int]:
         """Count a tab's pending and approved items: (ready, without consent, edited and ready)."""
-        reason = consent_reason(cutoff)
-        query = (
-            select(reason == str(ConsentReason.OK), ItemRow.edited, func.count())
-            .select_from(ItemRow)
+        # Grouped over a subquery: PostgreSQL must see one expression, not two copies.
+        tab = (
+            select(consent_reason(cutoff).label("reason"), ItemRow.edited)
             .join(BookingRow, BookingRow.id == ItemRow.booking_id)
             .join(ContactRow, ContactRow.id == BookingRow.contact_id)
             .outerjoin(AddressRow, AddressRow.id == ContactRow.address_id)
@@ -311,7 +310,10 @@ class ClaimStore(QueueStore, PlanningStore):
                 ItemRow.kind == kind,
                 ItemRow.status.in_([Status.PENDING, Status.APPROVED]),
             )
-            .group_by(reason == str(ConsentReason.OK), ItemRow.edited)
+            .subquery()
+        )
+        query = select(tab.c.reason == str(ConsentReason.OK), tab.c.edited, func.count()).group_by(
+            tab.c.reason, tab.c.edited
         )
         ready = blocked = edited = 0
         for ok, is_edited, count in self._connection.execute(query):

@@ -24,8 +24,8 @@ def upgrade() -> None:
         # (status, visible_until), which the planner preferred, sorting the whole tab.
         batch_op.drop_index("ix_items_status_visible_until")
         batch_op.create_index(
-            "ix_items_status_agency_kind_anchor_on",
-            ["status", "agency", "kind", "anchor_on"],
+            "ix_items_status_agency_kind_anchor_on_id",
+            ["status", "agency", "kind", "anchor_on", "id"],
             unique=False,
         )
     op.create_table(
@@ -39,7 +39,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("send_slots")
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_index("ix_items_status_agency_kind_anchor_on")
+        batch_op.drop_index("ix_items_status_agency_kind_anchor_on_id")
         batch_op.create_index(
             "ix_items_status_visible_until", ["status", "visible_until"], unique=False
         )
