@@ -1,4 +1,4 @@
-"""The consent rule in SQL (what a claim checks) agrees with `consent.state_of`, on both backends."""
+"""The consent rule in SQL (what a claim checks) agrees with `consent.state_of`, both backends."""
 
 from __future__ import annotations
 
