@@ -80,6 +80,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from reminders.imports import BOOKING_COLUMNS, CONTACT_COLUMNS
+
 #: Debian's paths (packages `postfix` and `postgresql-15`).
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -104,20 +106,6 @@ TARGET_ONE = 0.8
 TARGET_PARALLEL = 1.5
 TARGET_POST_OFFICE = 2.5
 
-CONTACT_COLUMNS = ["ref", "agency", "name", "email", "locale", "email_confirmed", "email_opt_out"]
-BOOKING_COLUMNS = [
-    "ref",
-    "agency",
-    "contact_ref",
-    "property",
-    "status",
-    "option_expires_on",
-    "balance_due_on",
-    "balance_outstanding",
-    "currency",
-    "arrival_on",
-    "departure_on",
-]
 
 CONFIG = """\
 [database]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 
 from integration.dispatch_world import World
 from mail_server import MailServer
+from reminders.database import create_engine
 
 
 @pytest.fixture
@@ -21,3 +23,13 @@ def world(database_url: str, mail_server: MailServer) -> Iterator[World]:
         yield world
     finally:
         world.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh, migrated database, on each backend."""
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -27,15 +26,6 @@ ANCHOR_ON = date(2026, 7, 10)
 contacts = ContactRow.__table__
 bookings = BookingRow.__table__
 items = ItemRow.__table__
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def test_upgrade_brings_the_schema_to_head(engine: Engine) -> None:

@@ -6,23 +6,12 @@ the message must not send the operator to `db upgrade`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from alembic import command
 from sqlalchemy import Engine, text
 
 from reminders.database import SCHEMA_REVISION, _alembic_config, check_schema, create_engine
 from reminders.errors import DatabaseError
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def test_an_older_schema_says_to_run_db_upgrade(empty_database_url: str) -> None:

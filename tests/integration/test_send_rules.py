@@ -41,9 +41,7 @@ def test_the_claims_consent_rule_is_state_of(world: World, case: str) -> None:
     opted_out_by, confirmed_at, sent_at, expected = CASES[case]
     [item_id] = world.guests(1, confirmed=False)
     with world.engine.begin() as connection:
-        address_id = connection.scalar(
-            select(ContactRow.address_id).where(ContactRow.ref == "C-1")
-        )
+        address_id = connection.scalar(select(ContactRow.address_id).where(ContactRow.ref == "C-1"))
         connection.execute(
             update(AddressRow)
             .where(AddressRow.id == address_id)
