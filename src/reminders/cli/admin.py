@@ -75,7 +75,8 @@ def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> Non
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if total < _PROGRESS_MIN_ROWS:
+        # On a terminal only: a log or a pipe gets no half-drawn bar on stderr.
+        if total < _PROGRESS_MIN_ROWS or not sys.stderr.isatty():
             return
         if bar is None:
             bar = click.progressbar(length=total, label=f"importing {entity}", file=sys.stderr)
