@@ -133,6 +133,14 @@ arrival = 7
 """
 
 #: The bare baseline: a whole process; prints its send-loop seconds on stdout.
+#: The emails of the tab, as both baselines read them (each script gets this text first).
+PENDING_EMAILS_SQL = (
+    "SELECT i.subject, i.body_text, i.body_html, c.name, c.email FROM items i"
+    " JOIN bookings b ON b.id = i.booking_id JOIN contacts c ON c.id = b.contact_id"
+    " WHERE i.agency = 'annecy' AND i.kind = 'arrival' AND i.status = 'pending'"
+    " ORDER BY i.anchor_on, i.id"
+)
+
 BARE_SEND = """\
 import sqlite3, smtplib, sys, time
 from email.message import EmailMessage
@@ -140,12 +148,7 @@ from email.policy import SMTP
 
 database, host, port, sender, envelope_from = sys.argv[1:]
 connection = sqlite3.connect(database)
-rows = connection.execute(
-    "SELECT i.subject, i.body_text, i.body_html, c.name, c.email FROM items i"
-    " JOIN bookings b ON b.id = i.booking_id JOIN contacts c ON c.id = b.contact_id"
-    " WHERE i.agency = 'annecy' AND i.kind = 'arrival' AND i.status = 'pending'"
-    " ORDER BY i.anchor_on, i.id"
-).fetchall()
+rows = connection.execute(PENDING_EMAILS).fetchall()
 connection.close()
 built = []
 for subject, text, html, name, address in rows:
@@ -177,12 +180,7 @@ from post_office.models import Email, STATUS
 
 database, sender = sys.argv[1:]
 connection = sqlite3.connect(database)
-rows = connection.execute(
-    "SELECT i.subject, i.body_text, i.body_html, c.name, c.email FROM items i"
-    " JOIN bookings b ON b.id = i.booking_id JOIN contacts c ON c.id = b.contact_id"
-    " WHERE i.agency = 'annecy' AND i.kind = 'arrival' AND i.status = 'pending'"
-    " ORDER BY i.anchor_on, i.id"
-).fetchall()
+rows = connection.execute(PENDING_EMAILS).fetchall()
 connection.close()
 started = time.perf_counter()
 for subject, text, html, name, address in rows:
@@ -200,6 +198,12 @@ print(json.dumps({
     "versions": f"Django {version('django')}, django-post-office {version('django-post-office')}",
 }))
 """
+
+
+def with_query(script: str) -> str:
+    """Return a baseline script preceded by the query of the tab's emails."""
+    return f"PENDING_EMAILS = {PENDING_EMAILS_SQL!r}\n" + script
+
 
 POST_OFFICE_SETTINGS = """\
 SECRET_KEY = "benchmark-only"
@@ -515,7 +519,7 @@ def time_bare_send(bench: Bench, template: Path, database: Path) -> tuple[float,
     server = ["127.0.0.1", str(bench.sink.port)]
     sender = [f"{SENDER_NAME} <{SENDER_ADDRESS}>", SENDER_ADDRESS]
     done = subprocess.run(
-        [sys.executable, "-c", BARE_SEND, str(database), *server, *sender],
+        [sys.executable, "-c", with_query(BARE_SEND), str(database), *server, *sender],
         capture_output=True,
         text=True,
         check=True,
@@ -629,7 +633,13 @@ def time_post_office(bench: Bench, template: Path) -> dict[str, Any] | None:
     env |= {"DJANGO_SETTINGS_MODULE": "bench_settings", "PYTHONPATH": str(folder)}
     before = bench.sink.received()
     done = subprocess.run(
-        [str(python), "-c", POST_OFFICE_SEND, str(template), f"{SENDER_NAME} <{SENDER_ADDRESS}>"],
+        [
+            str(python),
+            "-c",
+            with_query(POST_OFFICE_SEND),
+            str(template),
+            f"{SENDER_NAME} <{SENDER_ADDRESS}>",
+        ],
         env=env,
         cwd=folder,
         capture_output=True,

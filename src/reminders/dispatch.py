@@ -20,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -42,9 +42,18 @@ from .delivery import (
 from .errors import InvalidAddress
 from .leases import lease_length, message_id, this_process
 from .mailer import DeliveryError, Mailer, PermanentFailure, TransientFailure, UncertainDelivery
-from .messages import Draft, Envelope, Mailbox, UnsafeHeader, build, mailbox, parse_mailbox
+from .messages import (
+    AgencySender,
+    Envelope,
+    UnsafeHeader,
+    agency_draft,
+    agency_sender,
+    build,
+    mailbox,
+)
 from .pacing import Pacer
-from .queue import Status
+from .queue import Rendered, Status
+from .service import reconfirm_after
 from .store import Claimed, Database, Settled
 from .tokens import LinkSigner
 
@@ -53,6 +62,11 @@ FLUSH_EVERY_S = 0.25
 
 #: The order statuses are claimed in: what is already approved goes first.
 _CLAIM_ORDER = [Status.APPROVED, Status.PENDING, Status.UNKNOWN, Status.FAILED]
+
+#: What an email a person asked for hears when the batch stopped before it.
+NOT_TRIED = (
+    "not tried: the batch stopped before it; it is approved and goes out when the server answers"
+)
 
 #: Who approves and sends when no person does.
 DISPATCHER = "dispatcher"
@@ -76,23 +90,12 @@ def send_rules(settings: Settings, now: datetime, kinds: tuple[KindRule, ...]) -
     todays: dict[date, list[str]] = defaultdict(list)
     for agency in settings.agency:
         todays[local_today(now, agency.zone)].append(agency.code)
-    reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
     return SendRules(
         now=now,
-        consent_cutoff=now - reconfirm,
+        consent_cutoff=now - reconfirm_after(settings),
         todays=tuple((day, tuple(codes)) for day, codes in sorted(todays.items())),
         kinds=kinds,
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Sender:
-    """An agency's side of every message, worked out once per run."""
-
-    sender: Mailbox
-    reply_to: Mailbox | None
-    mailto: str
-    zone: ZoneInfo
 
 
 class Composer:
@@ -101,45 +104,23 @@ class Composer:
     def __init__(self, settings: Settings, signer: LinkSigner) -> None:
         self._settings = settings
         self._signer = signer
-        self._senders: dict[str, _Sender] = {}
+        self._senders: dict[str, AgencySender] = {}
 
-    def domain(self, agency: str) -> str:
-        return self._sender(agency).sender.domain
-
-    def _sender(self, code: str) -> _Sender:
+    def sender(self, code: str) -> AgencySender:
         if code not in self._senders:
-            agency = self._settings.agency_by_code(code)
-            self._senders[code] = _Sender(
-                sender=parse_mailbox(agency.sender),
-                reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
-                mailto=parse_mailbox(agency.unsubscribe_mailto or agency.sender).address,
-                zone=agency.zone,
-            )
+            self._senders[code] = agency_sender(self._settings.agency_by_code(code))
         return self._senders[code]
 
     def envelope(self, item: Claimed, *, message_id: str, now: datetime) -> Envelope:
         """Return the message of `item`, or raise `InvalidAddress` / `UnsafeHeader`."""
         if not item.to:
             raise InvalidAddress(f"item {item.id} has no address")
-        sender = self._sender(item.agency)
+        sender = self.sender(item.agency)
         recipient = mailbox(item.to, item.contact_name)
-        draft = Draft(
-            sender=sender.sender,
-            recipient=recipient,
-            reply_to=sender.reply_to,
-            subject=item.subject,
-            text=item.text,
-            html=item.html,
-            language=item.locale,
-            unsubscribe_url=registry.unsubscribe_url(
-                self._settings, self._signer, recipient.address
-            ),
-            unsubscribe_mailto=sender.mailto,
-        )
+        content = Rendered(subject=item.subject, text=item.text, html=item.html, locale=item.locale)
+        link = registry.unsubscribe_url(self._settings, self._signer, recipient.address)
+        draft = agency_draft(sender, recipient, content, link)
         return build(draft, now=now.astimezone(sender.zone), message_id=message_id)
-
-    def zone_of(self, agency: str) -> ZoneInfo:
-        return self._sender(agency).zone
 
 
 class Dispatcher:
@@ -279,7 +260,7 @@ class Dispatcher:
 
     def _attempt(self, item: Claimed, mailer: Mailer, report: DispatchReport) -> Settled:
         started = self._database.clock.now()
-        domain = self._composer.domain(item.agency)
+        domain = self._composer.sender(item.agency).sender.domain
         message = message_id(item.id, item.attempt, self._claimant, domain)
         try:
             envelope = self._composer.envelope(item, message_id=message, now=started)
@@ -322,7 +303,9 @@ class Dispatcher:
         if settled:
             write_outcomes(self._database, self._claimant, self._actor, settled)
             for entry in settled:
-                self.record(report, _delivery_of(entry, self._composer.zone_of(entry.item.agency)))
+                self.record(
+                    report, _delivery_of(entry, self._composer.sender(entry.item.agency).zone)
+                )
 
     def record(self, report: DispatchReport, delivery: Delivery) -> None:
         """Add one outcome to the report, and tell the caller (thread-safe)."""
@@ -389,8 +372,5 @@ def _with_advice(detail: str | None, item_id: int, result: str) -> str | None:
             f"'reminders mark-sent {item_id}'"
         )
     if result == "not_tried":
-        return (
-            "not tried: the batch stopped before it; it is approved and goes out when the "
-            "server answers"
-        )
+        return NOT_TRIED
     return detail

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from .config import AgencySettings
 from .consent import normalise_address
@@ -132,6 +133,47 @@ class Envelope:
         return self.data
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgencySender:
+    """An agency's side of every email it sends: From, Reply-To, unsubscribe mailto, zone."""
+
+    sender: Mailbox
+    reply_to: Mailbox | None
+    #: the List-Unsubscribe mailto (default: the sender's address)
+    mailto: str
+    zone: ZoneInfo
+
+
+def agency_sender(agency: AgencySettings) -> AgencySender:
+    """Parse the agency's configured mailboxes (a batch does it once per agency)."""
+    return AgencySender(
+        sender=parse_mailbox(agency.sender),
+        reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
+        mailto=parse_mailbox(agency.unsubscribe_mailto or agency.sender).address,
+        zone=agency.zone,
+    )
+
+
+def agency_draft(
+    sender: AgencySender,
+    recipient: Mailbox,
+    content: Rendered,
+    unsubscribe_url: str | None = None,
+) -> Draft:
+    """Return what an email of the agency says; with `unsubscribe_url`, its unsubscribe links."""
+    return Draft(
+        sender=sender.sender,
+        recipient=recipient,
+        reply_to=sender.reply_to,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
+        language=content.locale,
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=sender.mailto if unsubscribe_url else None,
+    )
+
+
 def agency_email(
     agency: AgencySettings,
     recipient: Mailbox,
@@ -146,21 +188,12 @@ def agency_email(
     With `unsubscribe_url` (emails to contacts), the List-Unsubscribe headers carry it
     and the agency's unsubscribe mailto; `tag` makes the Message-ID traceable.
     """
-    sender = parse_mailbox(agency.sender)
-    mailto = parse_mailbox(agency.unsubscribe_mailto or agency.sender).address
-    draft = Draft(
-        sender=sender,
-        recipient=recipient,
-        reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,
-        subject=content.subject,
-        text=content.text,
-        html=content.html,
-        language=content.locale,
-        unsubscribe_url=unsubscribe_url,
-        unsubscribe_mailto=mailto if unsubscribe_url else None,
-    )
+    sender = agency_sender(agency)
+    draft = agency_draft(sender, recipient, content, unsubscribe_url)
     return build(
-        draft, now=now.astimezone(agency.zone), message_id=new_message_id(tag, sender.domain)
+        draft,
+        now=now.astimezone(sender.zone),
+        message_id=new_message_id(tag, sender.sender.domain),
     )
 
 

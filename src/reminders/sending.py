@@ -13,18 +13,18 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from . import service
 from .clock import local_today
 from .config import AgencySettings, Settings
-from .consent import ConsentReason, state_of
+from .consent import ConsentReason
 from .delivery import Delivery, DispatchReport, Result, Scope
-from .dispatch import Dispatcher, kind_rules, send_rules
+from .dispatch import NOT_TRIED, Dispatcher, kind_rules, send_rules
 from .errors import UsageError
 from .leases import claimant_is_gone, message_id
 from .mailer import Mailer, mailer_for
-from .messages import agency_email, parse_mailbox
+from .messages import agency_email, agency_sender, parse_mailbox
 from .queue import QueueItem, Status
 from .store import Database
 from .summary import summary_email
@@ -66,7 +66,7 @@ def tab_overview(
 ) -> tuple[int, int, int, list[QueueItem]]:
     """Count a tab's emails: (ready, without consent, edited and ready, the ready ones if few)."""
     now = database.clock.now()
-    cutoff = now - timedelta(days=settings.consent.reconfirm_after_days)
+    cutoff = now - service.reconfirm_after(settings)
     with database.transaction() as store:
         ready, blocked, edited = store.tab_overview(agency, kind, cutoff)
         few: list[QueueItem] = []
@@ -117,11 +117,7 @@ def _send(run: Run, scope: Scope, *, approve_when_stopped: bool) -> DispatchRepo
             approved = store.approve_sendable(scope, rules, run.actor)
             items = store.items_by_id(approved)
         for item_id in approved:
-            detail = (
-                "not tried: the batch stopped before it; it is approved and goes out when the "
-                "server answers"
-            )
-            dispatcher.record(report, _about(items[item_id], Result.NOT_TRIED, detail))
+            dispatcher.record(report, _about(items[item_id], Result.NOT_TRIED, NOT_TRIED))
     if scope.ids is not None:
         told = {d.item_id for d in report.deliveries}
         left = [i for i in scope.ids if i not in told]
@@ -175,8 +171,7 @@ def _explain(
         return _about(item, Result.REFUSED, refusal(item, scope.statuses))
     now = run.database.clock.now()
     agency = run.settings.agency_by_code(item.agency)
-    reconfirm = timedelta(days=run.settings.consent.reconfirm_after_days)
-    consent = state_of(item.consent, now, reconfirm) if item.to else ConsentReason.NO_ADDRESS
+    consent = service.consent_of(item, now, run.settings)
     if consent is not ConsentReason.OK:
         why = f"no consent ({consent}): not sent"
     elif item.visible_until < local_today(now, agency.zone):
@@ -235,7 +230,7 @@ def recover(database: Database, settings: Settings, claimant: str) -> list[int]:
         notes = []
         for entry in recovered:
             try:
-                domain = parse_mailbox(settings.agency_by_code(entry.agency).sender).domain
+                domain = agency_sender(settings.agency_by_code(entry.agency)).sender.domain
             except UsageError:
                 domain = "unknown.invalid"
             sent_as = message_id(entry.id, entry.attempt, entry.claimant or "", domain)

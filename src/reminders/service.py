@@ -216,8 +216,12 @@ def consent_of(item: QueueItem, now: datetime, settings: Settings) -> ConsentRea
     """Tell whether the item's contact may be written to at `now`, or why not."""
     if not item.to or item.consent is None:
         return ConsentReason.NO_ADDRESS
-    reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
-    return state_of(item.consent, now, reconfirm)
+    return state_of(item.consent, now, reconfirm_after(settings))
+
+
+def reconfirm_after(settings: Settings) -> timedelta:
+    """Return how long a confirmation lasts (`consent.reconfirm_after_days`)."""
+    return timedelta(days=settings.consent.reconfirm_after_days)
 
 
 def discard(database: Database, item_ids: list[int]) -> list[QueueItem]:
