@@ -2,7 +2,8 @@
 
 It can misbehave on cue, the way real servers do: refuse a recipient with a 4xx
 or 5xx reply a given number of times, refuse the message after DATA, stall before
-its final reply, or be stopped and started again on the same port.
+its final reply, hold every sender after a given count until released, or be
+stopped and started again on the same port.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class _Handler:
         server.data_started.set()
         if server.stall_s:
             await asyncio.sleep(server.stall_s)
+        while server.holding():
+            await asyncio.sleep(0.01)
         if server.data_replies:
             return server.data_replies.popleft()
         with server.lock:
@@ -128,6 +131,9 @@ class MailServer:
         #: seconds to wait before answering the end of DATA
         self.stall_s = 0.0
         self.data_started = threading.Event()
+        #: once this many messages arrived, hold every later DATA until `release()`
+        self.hold_after: int | None = None
+        self.released = threading.Event()
         self._controller: _Controller | None = None
 
     def start(self) -> MailServer:
@@ -149,6 +155,20 @@ class MailServer:
     def refuse_rcpt(self, address: str, *replies: str) -> None:
         """Answer RCPT TO:<address> with these replies, one per attempt, then accept."""
         self.rcpt_replies[address.lower()].extend(replies)
+
+    def hold(self, after: int) -> None:
+        """Accept `after` messages, then keep every sender waiting in DATA until `release()`."""
+        self.released.clear()
+        self.hold_after = after
+
+    def release(self) -> None:
+        self.released.set()
+
+    def holding(self) -> bool:
+        if self.hold_after is None or self.released.is_set():
+            return False
+        with self.lock:
+            return len(self.received) >= self.hold_after
 
     def messages(self) -> list[Received]:
         with self.lock:
