@@ -228,10 +228,7 @@ class Backend:
 
 def bare_insert_contacts(backend: Backend, contacts: Sequence[Contact]) -> None:
     v = backend.value
-    rows = [
-        (c.ref, c.agency, c.name, c.email, c.locale, v(NOW))
-        for c in contacts
-    ]
+    rows = [(c.ref, c.agency, c.name, c.email, c.locale, v(NOW)) for c in contacts]
     marks = ", ".join([backend.mark] * 6)
     with backend.raw() as raw:
         cursor = raw.cursor()

@@ -63,6 +63,16 @@ class _Handler:
     def __init__(self, server: MailServer) -> None:
         self.server = server
 
+    async def handle_EHLO(
+        self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.server.pipelining:
+            # aiosmtpd reads commands in order whether or not they were pipelined;
+            # most real servers offer PIPELINING (RFC 2920), so this one does too.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(
         self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
     ) -> str:
@@ -117,9 +127,11 @@ class _Controller(Controller):
 class MailServer:
     """Start with `start()`; `stop()` makes it unreachable (connection refused)."""
 
-    def __init__(self, port: int | None = None, **options: Any) -> None:
+    def __init__(self, port: int | None = None, *, pipelining: bool = True, **options: Any) -> None:
         """`options` go to aiosmtpd's Controller: TLS contexts, authentication, ..."""
         self.options: dict[str, Any] = {"enable_SMTPUTF8": True, **options}
+        #: offer PIPELINING in the EHLO reply
+        self.pipelining = pipelining
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.received: list[Received] = []

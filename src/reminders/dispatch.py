@@ -1,17 +1,20 @@
 """The send loop: claim a batch, hand each message over, settle the batch.
 
-1. One committed, durable statement claims up to `mail.batch_size` items
+1. One committed, durable statement claims up to half of `mail.batch_size` items
    (`Store.claim`): `sending`, with this process's name and a lease. Every
-   condition that must still hold is checked in that statement.
-2. Each message is built and handed to the transport on a reused connection;
-   what happened is decided by `delivery.settle` (pure).
+   condition that must still hold is checked in that statement. The next claim
+   runs on a second thread while this one's messages go out.
+2. Each message is built when the transport is ready for it, and handed over on
+   a reused connection (pipelined when the server allows); what happened is
+   decided by `delivery.settle` (pure).
 3. Settlements are written in one transaction every few milliseconds (and at
    the end of the batch); the leases of the items still to send are renewed.
 
 A process that dies between 1 and 3 leaves its items in `sending` until their
 lease passes (or at once, on its own host, when its pid is gone): then whoever
 looks makes them `unknown`, and only a person sends them again. Nothing is sent
-twice without a person, and a crash costs at most one batch per connection.
+twice without a person, and a crash costs at most `mail.batch_size` items per
+connection (the half being sent and the half claimed ahead).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -185,27 +189,44 @@ class Dispatcher:
             thread.join()
 
     def _work(self, scope: Scope, report: DispatchReport) -> None:
+        """Send batches on one connection, the next batch claimed while one is sent.
+
+        The claim (a durable commit) runs on a second thread while the messages of
+        the batch before go out. Each claim takes half of `mail.batch_size`, so no
+        more than `mail.batch_size` items are ever claimed and unsettled here.
+        """
         mailer = self._mailers()
+        size = self._settings.mail.batch_size
         pacer = Pacer(
             self._database,
             scope,
             self._intervals,
-            batch_size=self._settings.mail.batch_size,
+            batch_size=max(size // 2, 1),
             sleep=self._sleep,
         )
         exhausted: set[Status] = set()
 
-        def claim(scope: Scope, limit: int) -> list[Claimed]:
-            return self._claim(scope, limit, exhausted)
+        def next_batch() -> list[Claimed] | None:
+            return pacer.next_batch(lambda s, n: self._claim(s, n, exhausted), self._left)
 
         try:
-            while not self._should_stop() and report.stopped is None:
-                batch = pacer.next_batch(claim, self._left)
-                if batch is None:
-                    break
-                self._send(batch, mailer, report)
+            if size < 2:
+                while not self._stopping(report) and (batch := next_batch()) is not None:
+                    self._send(batch, mailer, report)
+                return
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim") as claims:
+                upcoming = claims.submit(next_batch)
+                while (batch := upcoming.result()) is not None:
+                    if self._stopping(report):
+                        self._send(batch, mailer, report)  # settled as not tried
+                        break
+                    upcoming = claims.submit(next_batch)
+                    self._send(batch, mailer, report)
         finally:
             mailer.close()
+
+    def _stopping(self, report: DispatchReport) -> bool:
+        return report.stopped is not None or self._should_stop()
 
     def _claim(self, scope: Scope, limit: int, exhausted: set[Status]) -> list[Claimed]:
         """Claim from one status at a time (approved first): each claim is one statement.
@@ -237,47 +258,63 @@ class Dispatcher:
             return store.has_sendable(scope, self.rules(self._database.clock.now()), self._claimant)
 
     def _send(self, batch: Sequence[Claimed], mailer: Mailer, report: DispatchReport) -> None:
-        """Hand each claimed item over; settle every FLUSH_EVERY_S and at the end."""
+        """Hand the batch over; settle every FLUSH_EVERY_S and at the end.
+
+        The transport pulls each message when it is ready for it (`_messages`), so
+        a message is built while the server answers the one before.
+        """
         pending: list[Settled] = []
+        done: set[int] = set()
         flushed_at = time.monotonic()
         renewed_at = self._database.clock.now()
-        for index, item in enumerate(batch):
-            if report.stopped is not None or self._should_stop():
-                attempt = Attempt(outcome=Outcome.NOT_TRIED, detail="the batch stopped first")
-                pending.append(self._settled(item, attempt, started=self._database.clock.now()))
-                continue
-            pending.append(self._attempt(item, mailer, report))
+        for (item, started, message, recipient), error in mailer.send_batch(
+            self._messages(batch, pending, done, report)
+        ):
+            if isinstance(error, TransientFailure) and error.stops_batch:
+                report.stopped = str(error)
+            attempt = Attempt(outcome=Outcome.ACCEPTED) if error is None else _attempt_of(error)
+            pending.append(
+                self._settled(item, attempt, started=started, message=message, recipient=recipient)
+            )
+            done.add(item.id)
             if time.monotonic() - flushed_at >= FLUSH_EVERY_S:
                 self._flush(pending, report)
-                pending, flushed_at = [], time.monotonic()
+                pending.clear()
+                flushed_at = time.monotonic()
                 now = self._database.clock.now()
                 if now - renewed_at > self._lease / 4:
                     with self._database.transaction(durable=False) as store:
-                        rest = [i.id for i in batch[index + 1 :]]
+                        rest = [i.id for i in batch if i.id not in done]
                         store.renew(self._claimant, rest, now + self._lease)
                     renewed_at = now
+        # Pulled but never handed over, or never pulled: the batch stopped first.
+        stopped = Attempt(outcome=Outcome.NOT_TRIED, detail="the batch stopped first")
+        now = self._database.clock.now()
+        pending += [self._settled(i, stopped, started=now) for i in batch if i.id not in done]
         self._flush(pending, report)
 
-    def _attempt(self, item: Claimed, mailer: Mailer, report: DispatchReport) -> Settled:
-        started = self._database.clock.now()
-        domain = self._composer.sender(item.agency).sender.domain
-        message = message_id(item.id, item.attempt, self._claimant, domain)
-        try:
-            envelope = self._composer.envelope(item, message_id=message, now=started)
-        except (InvalidAddress, UnsafeHeader) as error:
-            attempt = Attempt(outcome=Outcome.UNBUILDABLE, detail=str(error))
-            return self._settled(item, attempt, started=started, message=message)
-        try:
-            mailer.send(envelope)
-        except DeliveryError as error:
-            if isinstance(error, TransientFailure) and error.stops_batch:
-                report.stopped = str(error)
-            attempt = _attempt_of(error)
-        else:
-            attempt = Attempt(outcome=Outcome.ACCEPTED)
-        return self._settled(
-            item, attempt, started=started, message=message, recipient=envelope.recipient
-        )
+    def _messages(
+        self,
+        batch: Sequence[Claimed],
+        pending: list[Settled],
+        done: set[int],
+        report: DispatchReport,
+    ) -> Iterator[tuple[tuple[Claimed, datetime, str, str], Envelope]]:
+        """Build each item's message as the transport asks for it; settle the unbuildable."""
+        for item in batch:
+            if self._stopping(report):
+                return
+            started = self._database.clock.now()
+            domain = self._composer.sender(item.agency).sender.domain
+            message = message_id(item.id, item.attempt, self._claimant, domain)
+            try:
+                envelope = self._composer.envelope(item, message_id=message, now=started)
+            except (InvalidAddress, UnsafeHeader) as error:
+                attempt = Attempt(outcome=Outcome.UNBUILDABLE, detail=str(error))
+                pending.append(self._settled(item, attempt, started=started, message=message))
+                done.add(item.id)
+                continue
+            yield (item, started, message, envelope.recipient), envelope
 
     def _settled(
         self,

@@ -16,16 +16,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import mailbox
 import re
 import smtplib
 import ssl
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .config import Settings
 from .errors import ReminderError
 from .messages import Envelope
+
+T = TypeVar("T")
+
+#: One message's outcome in a batch: its tag, and None when the server accepted it.
+Outcome = tuple[T, "DeliveryError | None"]
+#: A message to hand over, with its tag.
+Tagged = tuple[T, "Envelope"]
+#: What a broken connection leaves for a new one: the next message and those pulled after it.
+Resume = tuple[Tagged[T], list[Tagged[T]]] | None
 
 #: RFC 3463 enhanced status code, after the reply's own 3-digit code if it is there
 _ENHANCED = re.compile(rb"^\s*(?:[245]\d\d[ -])?\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -73,9 +84,33 @@ class Mailer(Protocol):
         """Deliver `envelope`, or raise a `DeliveryError` saying what went wrong."""
         ...
 
+    def send_batch(self, messages: Iterable[tuple[T, Envelope]]) -> Iterator[Outcome[T]]:
+        """Deliver `messages` in order; yield each tag with None or its `DeliveryError`.
+
+        `messages` is pulled lazily, so a caller may build each message only when the
+        transport wants it. A transport that stops early (the server went away) yields
+        the error of every message it pulled, then stops pulling.
+        """
+        ...
+
     def close(self) -> None:
         """End the batch: close any connection (never raises)."""
         ...
+
+
+def one_by_one(
+    send: Callable[[Envelope], None], messages: Iterable[tuple[T, Envelope]]
+) -> Iterator[Outcome[T]]:
+    """`Mailer.send_batch` for a transport that hands over one message at a time."""
+    for tag, envelope in messages:
+        try:
+            send(envelope)
+        except DeliveryError as error:
+            yield tag, error
+            if isinstance(error, TransientFailure) and error.stops_batch:
+                return
+        else:
+            yield tag, None
 
 
 class MaildirMailer:
@@ -99,6 +134,9 @@ class MaildirMailer:
                 stops_batch=True,
             ) from None
 
+    def send_batch(self, messages: Iterable[tuple[T, Envelope]]) -> Iterator[Outcome[T]]:
+        return one_by_one(self.send, messages)
+
     def close(self) -> None:
         pass
 
@@ -120,9 +158,24 @@ class _Connection(smtplib.SMTP):
         try:
             return self.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as error:
-            raise UncertainDelivery(
-                f"the mail server did not confirm the message ({error}): it may have been delivered"
-            ) from None
+            raise _uncertain(error) from None
+
+
+def _uncertain(error: BaseException) -> UncertainDelivery:
+    return UncertainDelivery(
+        f"the mail server did not confirm the message ({error}): it may have been delivered"
+    )
+
+
+def _options(envelope: Envelope) -> list[str]:
+    return ["SMTPUTF8", "BODY=8BITMIME"] if envelope.needs_smtputf8 else []
+
+
+def _commands(envelope: Envelope) -> bytes:
+    """MAIL, RCPT and DATA in one piece, as RFC 2920 lets a client write them."""
+    extra = "".join(f" {option}" for option in _options(envelope))
+    commands = f"MAIL FROM:<{envelope.sender}>{extra}\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n"
+    return commands.encode("utf-8" if extra else "ascii")
 
 
 class _TlsConnection(_Connection, smtplib.SMTP_SSL):
@@ -171,20 +224,47 @@ class SmtpMailer:
         return f"{self.host}:{self.port}"
 
     def send(self, envelope: Envelope) -> None:
-        for fresh in (self._connection is None, True):
+        for _, error in self.send_batch([(None, envelope)]):
+            if error is not None:
+                raise error
+
+    def send_batch(self, messages: Iterable[tuple[T, Envelope]]) -> Iterator[Outcome[T]]:
+        """Deliver `messages` on one connection, reused from the previous batch if alive.
+
+        With a server that offers PIPELINING (RFC 2920), a message's body and final
+        dot go in one write with the next message's MAIL, RCPT and DATA, and the four
+        replies are read together: one round trip a message, and the message after
+        is pulled (built) while the server answers. A message whose body went out
+        and whose final reply never came is `UncertainDelivery`, as one at a time.
+        """
+        source = iter(messages)
+        first = next(source, None)
+        if first is None:
+            return
+        reused = self._connection is not None
+        try:
             connection = self._connect()
-            try:
-                self._transaction(connection, envelope)
+            if not connection.has_extn("pipelining"):
+                if reused:
+                    connection = self._live_connection()
+                yield from one_by_one(self._one, itertools.chain([first], source))
                 return
-            except smtplib.SMTPServerDisconnected as error:
-                # Nothing was handed over. A reused connection may simply have been
-                # dropped while idle: try once more on a new one.
-                self._drop()
-                if fresh:
-                    raise TransientFailure(
-                        f"the mail server {self.where} closed the connection ({error})",
-                        stops_batch=True,
-                    ) from None
+        except TransientFailure as error:
+            yield first[0], error
+            return
+        while True:
+            resume = yield from self._pipeline(connection, first, source, reused=reused)
+            if resume is None:
+                return
+            # The connection broke before `first` was handed over: a new one takes it.
+            first, pulled = resume
+            source = itertools.chain(pulled, source)
+            reused = False
+            try:
+                connection = self._connect()
+            except TransientFailure as error:
+                yield first[0], error
+                return
 
     def close(self) -> None:
         if self._connection is not None:
@@ -281,71 +361,168 @@ class SmtpMailer:
                 stops_batch=True,
             ) from None
 
-    def _transaction(self, connection: _Connection, envelope: Envelope) -> None:
-        """MAIL, RCPT, DATA for one message; failures say whose fault they are.
+    def _live_connection(self) -> _Connection:
+        """Return the open connection if it still answers NOOP, else a new one."""
+        if self._connection is not None:
+            try:
+                alive = self._connection.noop()[0] == 250
+            except (smtplib.SMTPException, OSError):
+                alive = False
+            if not alive:
+                self._drop()
+        return self._connect()
 
-        With a server that offers PIPELINING (RFC 2920) the three commands go in one
-        write and their replies are read together: two round trips a message
-        instead of four.
-        """
-        options = ["SMTPUTF8", "BODY=8BITMIME"] if envelope.needs_smtputf8 else []
-        if options and not connection.has_extn("smtputf8"):
-            raise PermanentFailure(
-                f"the address {envelope.recipient!r} needs SMTPUTF8, which the mail server "
-                f"{self.where} does not offer: use an ASCII address for this contact"
-            )
+    def _one(self, envelope: Envelope) -> None:
+        """MAIL, RCPT, DATA, each waiting for its reply (a server without PIPELINING)."""
+        connection = self._connect()
+        self._refuse_unsendable(connection, envelope)
         try:
-            if connection.has_extn("pipelining"):
-                code, reply = self._pipelined(connection, envelope, options)
-            else:
-                code, reply = connection.mail(envelope.sender, options)
-                if code != 250:
-                    self._reset(connection)
-                    raise self._refusal(code, reply, f"the sender {envelope.sender!r}", sender=True)
-                code, reply = connection.rcpt(envelope.recipient)
-                if code not in (250, 251):
-                    self._reset(connection)
-                    raise self._refusal(code, reply, f"the recipient {envelope.recipient!r}")
-                code, reply = connection.data_uncertain_after_sending(envelope.as_bytes())
+            code, reply = connection.mail(envelope.sender, _options(envelope))
+            if code != 250:
+                self._reset(connection)
+                raise self._refusal(code, reply, f"the sender {envelope.sender!r}", sender=True)
+            code, reply = connection.rcpt(envelope.recipient)
+            if code not in (250, 251):
+                self._reset(connection)
+                raise self._refusal(code, reply, f"the recipient {envelope.recipient!r}")
+            code, reply = connection.data_uncertain_after_sending(envelope.as_bytes())
         except smtplib.SMTPDataError as error:
             self._reset(connection)
             raise self._refusal(error.smtp_code, error.smtp_error, "the message") from None
-        except smtplib.SMTPServerDisconnected:
+        except UncertainDelivery:
+            self._drop()  # the next message goes on a new connection
             raise
-        except OSError as error:
-            self._drop()
-            raise TransientFailure(
-                f"the mail server {self.where} stopped answering ({_describe_os_error(error)})",
-                stops_batch=True,
-            ) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            raise self._lost(error) from None
         if code != 250:
             self._reset(connection)
             raise self._refusal(code, reply, "the message")
 
-    def _pipelined(
-        self, connection: _Connection, envelope: Envelope, options: list[str]
-    ) -> tuple[int, bytes]:
-        extra = "".join(f" {option}" for option in options)
-        commands = (
-            f"MAIL FROM:<{envelope.sender}>{extra}\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n"
-        )
-        connection.send(commands.encode("utf-8" if options else "ascii"))
-        mail = connection.getreply()
-        rcpt = connection.getreply()
-        data = connection.getreply()
+    def _pipeline(
+        self,
+        connection: _Connection,
+        first: tuple[T, Envelope],
+        source: Iterator[tuple[T, Envelope]],
+        *,
+        reused: bool,
+    ) -> Generator[Outcome[T], None, Resume[T]]:
+        """Send `first` and what follows it, one write and one read of replies each.
+
+        `opened` is the message whose DATA got its 354: its body goes out in the
+        next write, ahead of the commands of `current`.
+
+        When the connection breaks, the message whose body went out is uncertain,
+        and the one whose commands alone went out was not handed over: it is
+        returned, with what was pulled after it, for a new connection to take, as
+        is the first message of a `reused` connection the server dropped while idle
+        (its first commands are answered before anything else is pulled).
+        """
+        opened: tuple[T, Envelope] | None = None
+        current: tuple[T, Envelope] | None = first
+        while opened is not None or current is not None:
+            if current is not None:
+                try:
+                    self._refuse_unsendable(connection, current[1])
+                except PermanentFailure as error:
+                    yield current[0], error
+                    current = next(source, None)
+                    continue
+            wire = b""
+            if opened is not None:
+                wire += _dot_stuffed(opened[1].as_bytes()) + b".\r\n"
+            if current is not None:
+                wire += _commands(current[1])
+            probing = reused and current is first and opened is None
+            try:
+                connection.send(wire)
+            except (smtplib.SMTPServerDisconnected, OSError) as error:
+                return (yield from self._broken(error, opened, current, [], probing=probing))
+            # The next message is built while the server reads and answers.
+            upcoming = next(source, None) if current is not None and not probing else None
+            try:
+                if opened is not None:
+                    code, reply = connection.getreply()
+                    refused = None if code == 250 else self._refusal(code, reply, "the message")
+                    yield opened[0], refused
+                    opened = None
+                if current is not None:
+                    replies = (connection.getreply(), connection.getreply(), connection.getreply())
+                    refused = self._opened(connection, current[1], *replies)
+                    if refused is None:
+                        opened = current
+                    else:
+                        yield current[0], refused
+                        if self._connection is None:  # RSET failed: a new connection goes on
+                            return (upcoming, []) if upcoming is not None else None
+            except (smtplib.SMTPServerDisconnected, OSError) as error:
+                pulled = [upcoming] if upcoming is not None else []
+                return (yield from self._broken(error, opened, current, pulled, probing=probing))
+            current = next(source, None) if probing else upcoming
+        return None
+
+    def _broken(
+        self,
+        error: BaseException,
+        opened: tuple[T, Envelope] | None,
+        current: tuple[T, Envelope] | None,
+        pulled: list[Tagged[T]],
+        *,
+        probing: bool,
+    ) -> Generator[Outcome[T], None, Resume[T]]:
+        """Settle what the broken connection carried; return what a new one should take."""
+        lost = self._lost(error)
+        if opened is not None:
+            yield opened[0], _uncertain(error)
+        if current is None:
+            return None
+        if probing or opened is not None:
+            return current, pulled
+        # Only the commands went out and the server stopped answering them.
+        yield current[0], lost
+        return None
+
+    def _opened(
+        self,
+        connection: _Connection,
+        envelope: Envelope,
+        mail: tuple[int, bytes],
+        rcpt: tuple[int, bytes],
+        data: tuple[int, bytes],
+    ) -> DeliveryError | None:
+        """Return None if MAIL, RCPT and DATA opened the message, else why not (reset)."""
         if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             # RFC 2920: a server that took DATA anyway gets an empty message, then RSET.
             connection.send(b".\r\n")
             connection.getreply()
         if mail[0] != 250:
             self._reset(connection)
-            raise self._refusal(*mail, f"the sender {envelope.sender!r}", sender=True)
+            return self._refusal(*mail, f"the sender {envelope.sender!r}", sender=True)
         if rcpt[0] not in (250, 251):
             self._reset(connection)
-            raise self._refusal(*rcpt, f"the recipient {envelope.recipient!r}")
+            return self._refusal(*rcpt, f"the recipient {envelope.recipient!r}")
         if data[0] != 354:
-            raise smtplib.SMTPDataError(*data)
-        return connection.end_data_uncertain(envelope.as_bytes())
+            self._reset(connection)
+            return self._refusal(*data, "the message")
+        return None
+
+    def _refuse_unsendable(self, connection: _Connection, envelope: Envelope) -> None:
+        if envelope.needs_smtputf8 and not connection.has_extn("smtputf8"):
+            raise PermanentFailure(
+                f"the address {envelope.recipient!r} needs SMTPUTF8, which the mail server "
+                f"{self.where} does not offer: use an ASCII address for this contact"
+            )
+
+    def _lost(self, error: BaseException) -> TransientFailure:
+        """The connection broke before a message was handed over: the batch stops."""
+        self._drop()
+        if isinstance(error, smtplib.SMTPServerDisconnected):
+            return TransientFailure(
+                f"the mail server {self.where} closed the connection ({error})", stops_batch=True
+            )
+        return TransientFailure(
+            f"the mail server {self.where} stopped answering ({_describe_os_error(error)})",
+            stops_batch=True,
+        )
 
     def _refusal(
         self, code: int, reply: bytes | str, what: str, *, sender: bool = False

@@ -2,7 +2,9 @@
 
 The server is stopped, refuses with 4xx and 5xx replies, or never gives its final
 reply; a sending process dies mid-send. Whatever happens, nothing is lost and
-nothing is sent twice without a person deciding.
+nothing is sent twice without a person deciding. Every test runs against a server
+that offers PIPELINING (RFC 2920) and one that does not: the transport takes a
+different path for each.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
 
 from integration.dispatch_world import START, World, address_of, results
+from mail_server import MailServer
 from reminders.consent import ConsentReason
 from reminders.delivery import Delivery, Result, Scope
 from reminders.dispatch import kind_rules, send_rules
@@ -27,6 +30,15 @@ from reminders.sending import mark_sent
 from reminders.service import consent_of
 
 RETRY_AFTER = timedelta(seconds=60)
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def mail_server(request: pytest.FixtureRequest) -> Iterator[MailServer]:
+    server = MailServer(pipelining=request.param).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def outcomes(world: World, item_id: int) -> list[tuple[str | None, int | None]]:

@@ -1,4 +1,7 @@
-"""The SMTP transport against real servers on loopback: TLS, login, SMTPUTF8, reconnects."""
+"""The SMTP transport against real servers on loopback: TLS, login, SMTPUTF8, reconnects.
+
+Batches go to a server that offers PIPELINING and to one that does not.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,14 @@ import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from mail_server import MailServer
-from reminders.mailer import MaildirMailer, PermanentFailure, SmtpMailer, TransientFailure
+from reminders.mailer import (
+    DeliveryError,
+    MaildirMailer,
+    PermanentFailure,
+    SmtpMailer,
+    TransientFailure,
+    UncertainDelivery,
+)
 from reminders.messages import Draft, Envelope, build, mailbox, new_message_id, parse_mailbox
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -162,9 +172,111 @@ def test_nothing_listening_is_a_transient_failure_that_stops_the_batch() -> None
     assert f"cannot reach the mail server 127.0.0.1:{down.port}" in str(raised.value)
 
 
-def test_one_connection_serves_a_batch_and_a_dropped_one_is_reopened(
-    mail_server: MailServer,
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def any_server(request: pytest.FixtureRequest) -> Iterator[MailServer]:
+    server = MailServer(pipelining=request.param).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def outcomes(
+    mailer: SmtpMailer, envelopes: list[Envelope]
+) -> list[tuple[int, type[DeliveryError] | None]]:
+    return [
+        (n, None if error is None else type(error))
+        for n, error in mailer.send_batch(enumerate(envelopes))
+    ]
+
+
+def test_a_batch_goes_in_order_on_one_session_with_refusals_in_between(
+    any_server: MailServer,
 ) -> None:
+    any_server.refuse_rcpt("nobody@example.fr", "550 5.1.1 no such mailbox")
+    mailer = SmtpMailer(any_server.host, any_server.port, timeout_s=5)
+    batch = [
+        envelope(subject="one"),
+        envelope(to="nobody@example.fr", subject="refused"),
+        envelope(subject="three"),
+        envelope(to="zoë@münchen.example", subject="four"),
+    ]
+
+    got = outcomes(mailer, batch)
+    mailer.close()
+
+    assert got == [(0, None), (1, PermanentFailure), (2, None), (3, None)]
+    received = any_server.messages()
+    assert [m.message["Subject"] for m in received] == ["one", "three", "four"]
+    assert len({m.session for m in received}) == 1
+    assert received[0].part("plain") == "Bonjour,\n"
+
+
+def test_a_message_refused_after_data_does_not_stop_the_batch(any_server: MailServer) -> None:
+    any_server.data_replies.append("554 5.6.0 rejected")
+    mailer = SmtpMailer(any_server.host, any_server.port, timeout_s=5)
+
+    got = outcomes(mailer, [envelope(subject="one"), envelope(subject="two")])
+    mailer.close()
+
+    assert got == [(0, PermanentFailure), (1, None)]
+    assert [m.message["Subject"] for m in any_server.messages()] == ["two"]
+
+
+def test_each_lost_final_reply_is_uncertain_and_the_next_message_takes_a_new_connection(
+    any_server: MailServer,
+) -> None:
+    any_server.stall_s = 2
+    mailer = SmtpMailer(any_server.host, any_server.port, timeout_s=0.5)
+
+    got = outcomes(mailer, [envelope(subject="one"), envelope(subject="two")])
+    any_server.stall_s = 0
+    third = outcomes(mailer, [envelope(subject="three")])
+    mailer.close()
+
+    assert got == [(0, UncertainDelivery), (1, UncertainDelivery)]
+    assert third == [(0, None)]
+
+
+@pytest.mark.parametrize(
+    ("pipelining", "expected"),
+    [
+        # The first message's commands are answered after the next one is pulled:
+        # the server is gone by then, so it was never handed over.
+        pytest.param(True, [(0, TransientFailure)], id="pipelining"),
+        pytest.param(False, [(0, None), (1, TransientFailure)], id="one-by-one"),
+    ],
+)
+def test_a_server_gone_mid_batch_stops_it_and_what_was_not_handed_over_is_not_reported(
+    pipelining: bool, expected: list[tuple[int, type[DeliveryError] | None]]
+) -> None:
+    server = MailServer(pipelining=pipelining).start()
+    mailer = SmtpMailer(server.host, server.port, timeout_s=2)
+
+    def batch() -> Iterator[tuple[int, Envelope]]:
+        yield 0, envelope(subject="one")
+        server.stop()
+        yield 1, envelope(subject="two")
+        yield 2, envelope(subject="three")
+
+    got = outcomes_of(mailer, batch())
+    mailer.close()
+
+    assert got == expected
+    error = next(error for _, error in mailer.send_batch([(9, envelope())]))
+    assert isinstance(error, TransientFailure) and error.stops_batch
+
+
+def outcomes_of(
+    mailer: SmtpMailer, batch: Iterator[tuple[int, Envelope]]
+) -> list[tuple[int, type[DeliveryError] | None]]:
+    return [(n, None if error is None else type(error)) for n, error in mailer.send_batch(batch)]
+
+
+def test_one_connection_serves_a_batch_and_a_dropped_one_is_reopened(
+    any_server: MailServer,
+) -> None:
+    mail_server = any_server
     mailer = SmtpMailer(mail_server.host, mail_server.port, timeout_s=5)
 
     mailer.send(envelope(subject="one"))

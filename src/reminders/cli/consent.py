@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from .. import bounces, registry, views
+from .. import registry, views
 from ..consent import Action, Source
 from ..errors import ReminderError, UsageError
 from ..mailer import mailer_for
@@ -219,6 +219,8 @@ def bounces_import(app: App, path: Path, as_json: bool) -> None:
     """
     database = app.database
     summary: dict[str, Any] = {"reports": 0, "opted_out": [], "temporary": 0, "skipped": []}
+    from .. import bounces  # the bounce parsers are loaded by this command only
+
     for where, found in bounces.read_path(path):
         if isinstance(found, bounces.Unreadable):
             summary["skipped"].append({"where": found.where, "reason": found.reason})

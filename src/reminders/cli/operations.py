@@ -9,7 +9,6 @@ import click
 
 from .. import views
 from ..config import config_path
-from ..daemon import Daemon
 from ..errors import ReminderError
 from ..logs import EventLog
 from ..queue import Status
@@ -33,6 +32,8 @@ def run(app: App, log_format: str | None) -> None:
     """
     settings = app.settings
     log = EventLog(app.clock, json_lines=(log_format or settings.daemon.log_format) == "json")
+    from ..daemon import Daemon  # APScheduler is loaded by the daemon only
+
     Daemon(config_path(app.config), settings, app.database, log).run()
 
 
