@@ -43,6 +43,10 @@ BOOKING_COLUMNS = (
     "departure_on",
 )
 _CHUNK = 500
+#: Digits an amount may have before the decimal point. Amounts are stored in the
+#: currency's minor unit in a 64-bit integer column (at most 9.2e18): 13 digits leave
+#: room for four decimal places (the most any currency has) and catch typos long before.
+MAX_AMOUNT_DIGITS = 13
 
 
 class Entity(StrEnum):
@@ -307,24 +311,41 @@ def _amount(row: _Row, currency: str) -> Decimal:
         return Decimal(0)
     try:
         amount = Decimal(value)
-        if not amount.is_finite():
-            raise InvalidOperation
     except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite():
         row.problems.append(
             f"balance_outstanding {value!r} is not an amount: write e.g. 1250.00 (dot as separator)"
         )
         return Decimal(0)
+    # Only comparisons and the digits themselves from here: arithmetic on a value such
+    # as 1e30 or 1e999999999 would overflow the decimal context (InvalidOperation).
+    places = get_currency_precision(currency)
     if amount < 0:
         row.problems.append(f"balance_outstanding {value!r} is negative: write 0 when paid")
-    places = get_currency_precision(currency)
-    if amount != amount.quantize(Decimal(1).scaleb(-places)):
+    elif amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        row.problems.append(
+            f"balance_outstanding {value!r} is too large: write at most {MAX_AMOUNT_DIGITS} "
+            "digits before the decimal point, and check the amount"
+        )
+    elif _decimal_places(amount) > places:
         row.problems.append(
             f"balance_outstanding {value!r} has more than {places} decimal places for {currency}: "
             f"write at most {places}"
         )
-    if abs(amount) >= Decimal(10) ** 13:
-        row.problems.append(f"balance_outstanding {value!r} is too large: check the amount")
-    return amount
+    else:
+        return amount
+    return Decimal(0)
+
+
+def _decimal_places(amount: Decimal) -> int:
+    """Return how many decimal places `amount` needs (trailing zeros do not count)."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # a finite amount
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    return max(0, -(exponent + len(digits) - len(significant)))
 
 
 def _check_locale(row: _Row, locale: str) -> None:

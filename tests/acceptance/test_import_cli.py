@@ -163,6 +163,38 @@ def test_invalid_rows_are_all_reported_and_nothing_is_imported(loaded: Workspace
     assert import_counts(again) == {"created": 9, "updated": 0, "unchanged": 0}
 
 
+#: file line number -> an absurd amount: each is an invalid row, never a traceback
+ABSURD_AMOUNTS = {
+    2: "1e30",
+    3: "NaN",
+    4: "Infinity",
+    5: "-5",
+    6: "9" * 29,  # more digits than the decimal context holds
+    7: "12345678901234",  # more than the 13 digits the column holds
+}
+
+
+def test_absurd_amounts_are_invalid_rows_and_nothing_is_imported(loaded: Workspace) -> None:
+    rows = [
+        f"B-2{line},annecy,C-1,Chalet,confirmed,,2026-12-20,{amount},EUR,2027-01-09,2027-01-16"
+        for line, amount in ABSURD_AMOUNTS.items()
+    ]
+    fixed = [row.replace(f",{amount},", ",100.00,") for row, amount in
+             zip(rows, ABSURD_AMOUNTS.values(), strict=True)]  # fmt: skip
+
+    failed = loaded.run("import", "bookings", str(loaded.write_bookings(rows, "amounts.csv")))
+    again = loaded.ok("import", "bookings", str(loaded.write_bookings(fixed, "fixed.csv")))
+
+    assert failed.code == 1, failed.describe()
+    assert failed.stdout == "", failed.describe()
+    reported = reported_lines(failed, "amounts.csv")
+    assert set(reported) == set(ABSURD_AMOUNTS), failed.describe()
+    for line, amount in ABSURD_AMOUNTS.items():
+        assert f"balance_outstanding '{amount}' is" in reported[line], failed.describe()
+    assert failed.errors[-1].startswith("nothing imported: 6 of 6 rows are invalid")
+    assert import_counts(again) == {"created": 6, "updated": 0, "unchanged": 0}
+
+
 def test_invalid_contacts_are_all_reported(cli: Workspace) -> None:
     rows = [
         "C-10,annecy,Valid Person,valid@example.com,fr,true,false",
