@@ -80,6 +80,16 @@ class ImportReport:
     consent_changes: int = 0
 
 
+def cell_problem(value: str) -> str | None:
+    """Say why no column accepts `value` (it holds a control character), or None.
+
+    One rule for every cell of both files, checked before anything else reads the
+    row: a control character may end in an email header or on a terminal, and
+    PostgreSQL refuses NUL in any text, even in a look-up.
+    """
+    return header_problem(value)
+
+
 class _Row:
     """One CSV row being validated: collects every problem instead of stopping at one."""
 
@@ -89,7 +99,7 @@ class _Row:
         #: columns whose cell holds a control character: reported first, then read as empty
         self.refused: set[str] = set()
         for column, value in self.values.items():
-            problem = header_problem(value)
+            problem = cell_problem(value)
             if problem:
                 self.problems.append(
                     f"{column} {value!r} {problem}: remove it from the file and import it again"
@@ -392,7 +402,9 @@ def import_file(
         if entity is Entity.CONTACTS:
             parsed = parse_contacts(rows, agencies)
         else:
+            # Only cells that can be valid are looked up: the others are reported.
             referenced = {r.get("contact_ref", "").strip() for _, r in rows}
+            referenced = {ref for ref in referenced if cell_problem(ref) is None}
             known = store.existing_contact_refs(referenced)
             parsed = parse_bookings(rows, agencies, known.__contains__)
         if parsed.problems and not skip_invalid:
