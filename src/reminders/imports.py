@@ -24,6 +24,7 @@ from . import registry
 from .bookings import Booking, BookingStatus, Contact
 from .errors import ImportFileError
 from .headers import header_problem
+from .planning import EARLIEST_DAY, LATEST_DAY
 from .store import Database, UpsertCounts
 
 T = TypeVar("T")
@@ -139,10 +140,17 @@ class _Row:
         try:
             if len(value) != 10:
                 raise ValueError
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             self.problems.append(f"{column} {value!r} is not a date: write YYYY-MM-DD")
             return None
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            self.problems.append(
+                f"{column} {value!r} is out of range: write a date from "
+                f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}, or leave the cell empty"
+            )
+            return None
+        return day
 
     def flag(self, column: str) -> bool:
         value = self.values.get(column, "").lower()

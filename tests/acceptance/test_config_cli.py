@@ -81,6 +81,21 @@ def test_invalid_configuration_is_refused_in_one_line(
     assert "hunter2" not in message  # a secret is never echoed back
 
 
+def test_config_check_refuses_a_delay_of_centuries_with_the_key_and_the_bound(
+    cli: Workspace,
+) -> None:
+    cli.write("reminders.toml", config_text().replace("arrival = 3", "arrival = 100000000"))
+
+    result = cli.run("config", "check")
+
+    assert_fails(
+        result,
+        2,
+        "reminders.toml: agency[2] (auckland): delays.arrival: "
+        "must be at most 3650 days (ten years), not 100000000",
+    )
+
+
 def test_broken_toml_names_the_file_and_line(cli: Workspace) -> None:
     lines = config_text().splitlines()
     cli.write("reminders.toml", "\n".join([*lines, "[smtp", "host = 'mail.example.com'"]))
