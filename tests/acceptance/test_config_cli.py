@@ -183,6 +183,34 @@ def test_config_check_names_a_broken_agency_template_and_line(
     assert fragment in problems[line]
 
 
+@pytest.mark.parametrize(
+    ("text", "cap"),
+    [
+        pytest.param(
+            "{{ 'x' * 20000000 }}\n",
+            "repeats a value to more than 1000000 characters",
+            id="twenty-megabytes",
+        ),
+        pytest.param(
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}\n",
+            "loops more than 1000000 times",
+            id="nested-loop",
+        ),
+    ],
+)
+def test_config_check_names_the_template_that_renders_too_much_and_the_cap(
+    cli: Workspace, text: str, cap: str
+) -> None:
+    cli.override_template("annecy", "arrival/body.fr.txt", text)
+
+    result = cli.run("config", "check")
+
+    assert result.code == 2, result.describe()
+    [message] = result.errors  # the agencies and delays are listed on stdout first
+    assert "agency-templates/annecy/arrival/body.fr.txt line 1" in message, message
+    assert f"{cap}, the cap of one part" in message, message
+
+
 def test_plan_with_a_broken_template_queues_nothing_of_that_kind(loaded: Workspace) -> None:
     broken = loaded.override_template(
         "annecy", "arrival/body.fr.txt", "Bonjour,\n\nVotre arrivée : {{ booking.arival_on }}\n"

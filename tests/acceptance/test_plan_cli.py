@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from acceptance.workspace import PLAN_DAY, Workspace, assert_fails, by_ref
@@ -139,3 +140,31 @@ def test_planning_at_the_ends_of_the_accepted_range_works(loaded: Workspace) -> 
     ]
     queued = {(i["booking_ref"], i["anchor_on"]) for i in loaded.queue("--agency", "auckland")}
     assert queued == {("B-31", "2999-12-31")}  # B-30's item expired on the second pass
+
+
+def test_an_email_whose_template_renders_too_much_is_skipped_and_the_rest_planned(
+    loaded: Workspace,
+) -> None:
+    loaded.override_template(
+        "annecy",
+        "arrival/body.fr.txt",
+        "Bonjour,\n{% if booking.ref == 'B-2' %}{{ 'x' * 20000000 }}{% endif %}\n",
+    )
+
+    result = loaded.run("plan", "--date", PLAN_DAY, "--json")
+
+    assert result.code == 1, result.describe()
+    plans = {p["agency"]: p for p in json.loads(result.stdout)}
+    assert plans["annecy"]["skipped"] == 1
+    assert created(list(plans.values())) == {
+        **CREATED_ON_PLAN_DAY,
+        "annecy": {**CREATED_ON_PLAN_DAY["annecy"], "arrival": 0},
+    }
+    assert result.errors == [
+        f"template {loaded.folder / 'agency-templates/annecy/arrival/body.fr.txt'} line 2 "
+        "repeats a value to more than 1000000 characters, the cap of one part: make it print "
+        "or loop less, then run 'reminders config check'",
+        "annecy: 1 email(s) skipped because of the template error(s) above; the others were "
+        "planned: fix the templates, then run plan again",
+    ]
+    assert ("B-2", "arrival") not in by_ref(loaded.queue())
