@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -44,3 +45,8 @@ def local_today(now: datetime, zone: ZoneInfo) -> date:
     if now.tzinfo is None:
         raise ValueError("local_today needs a timezone-aware instant")
     return now.astimezone(zone).date()
+
+
+def monotonic_s() -> float:
+    """Return seconds on a clock that only moves forward: for budgets and timeouts, not dates."""
+    return time.monotonic()

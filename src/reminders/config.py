@@ -31,7 +31,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .bookings import ANCHOR_FIELDS
 from .errors import ConfigError, UsageError
-from .kinds import BUILT_IN_KINDS, ELIGIBILITY, Direction, Kind, KindDefinition, activate
+from .kinds import (
+    BUILT_IN_KINDS,
+    ELIGIBILITY,
+    MAX_DAYS,
+    Direction,
+    Kind,
+    KindDefinition,
+    activate,
+)
 
 #: Where `--config` falls back to when neither the option nor REMINDERS_CONFIG is given.
 DEFAULT_CONFIG_PATH = Path("reminders.toml")
@@ -42,6 +50,10 @@ _SECRETS = {
     ("smtp", "password"): "REMINDERS_SMTP__PASSWORD",
     ("web", "secret_key"): "REMINDERS_WEB__SECRET_KEY",
 }
+
+
+def _too_long(days: int) -> str:
+    return f"must be at most {MAX_DAYS} days (ten years), not {days}"
 
 
 class _Section(BaseModel):
@@ -124,6 +136,13 @@ class KindSettings(_Section):
     retention: int | None = Field(default=None, ge=0)
     template: str | None = None
     tab: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("retention")
+    @classmethod
+    def _at_most_ten_years(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_DAYS:
+            raise ValueError(_too_long(value))
+        return value
 
     @field_validator("anchor")
     @classmethod
@@ -236,6 +255,8 @@ class AgencySettings(_Section):
                     )
                 elif table != "auto_send" and value < 0:
                     problems.append(f"{table}.{name}: must be 0 or more days, not {value}")
+                elif table != "auto_send" and value > MAX_DAYS:
+                    problems.append(f"{table}.{name}: {_too_long(value)}")
         if problems:
             # One line each: describe_validation_error prefixes every line with the key.
             raise ValueError("\n".join(problems))

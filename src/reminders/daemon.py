@@ -284,7 +284,9 @@ class Daemon:
             "rerendered": report.rerendered,
         }
         if report.errors:
-            self._log.error("plan.failed", **fields, error=report.errors[0])
+            # The other emails were planned; each reason is logged once.
+            for reason in report.errors:
+                self._log.error("plan.failed", **fields, skipped=report.skipped, error=reason)
             return
         self._log.info("plan.done", **fields)
         if agency.summary_to:

@@ -24,6 +24,7 @@ from . import registry
 from .bookings import Booking, BookingStatus, Contact
 from .errors import ImportFileError
 from .headers import header_problem
+from .planning import EARLIEST_DAY, LATEST_DAY
 from .store import Database, UpsertCounts
 
 T = TypeVar("T")
@@ -43,6 +44,10 @@ BOOKING_COLUMNS = (
     "departure_on",
 )
 _CHUNK = 500
+#: Digits an amount may have before the decimal point. Amounts are stored in the
+#: currency's minor unit in a 64-bit integer column (at most 9.2e18): 13 digits leave
+#: room for four decimal places (the most any currency has) and catch typos long before.
+MAX_AMOUNT_DIGITS = 13
 
 
 class Entity(StrEnum):
@@ -76,6 +81,16 @@ class ImportReport:
     consent_changes: int = 0
 
 
+def cell_problem(value: str) -> str | None:
+    """Say why no column accepts `value` (it holds a control character), or None.
+
+    One rule for every cell of both files, checked before anything else reads the
+    row: a control character may end in an email header or on a terminal, and
+    PostgreSQL refuses NUL in any text, even in a look-up.
+    """
+    return header_problem(value)
+
+
 class _Row:
     """One CSV row being validated: collects every problem instead of stopping at one."""
 
@@ -85,7 +100,7 @@ class _Row:
         #: columns whose cell holds a control character: reported first, then read as empty
         self.refused: set[str] = set()
         for column, value in self.values.items():
-            problem = header_problem(value)
+            problem = cell_problem(value)
             if problem:
                 self.problems.append(
                     f"{column} {value!r} {problem}: remove it from the file and import it again"
@@ -125,10 +140,17 @@ class _Row:
         try:
             if len(value) != 10:
                 raise ValueError
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             self.problems.append(f"{column} {value!r} is not a date: write YYYY-MM-DD")
             return None
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            self.problems.append(
+                f"{column} {value!r} is out of range: write a date from "
+                f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}, or leave the cell empty"
+            )
+            return None
+        return day
 
     def flag(self, column: str) -> bool:
         value = self.values.get(column, "").lower()
@@ -307,24 +329,41 @@ def _amount(row: _Row, currency: str) -> Decimal:
         return Decimal(0)
     try:
         amount = Decimal(value)
-        if not amount.is_finite():
-            raise InvalidOperation
     except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite():
         row.problems.append(
             f"balance_outstanding {value!r} is not an amount: write e.g. 1250.00 (dot as separator)"
         )
         return Decimal(0)
+    # Only comparisons and the digits themselves from here: arithmetic on a value such
+    # as 1e30 or 1e999999999 would overflow the decimal context (InvalidOperation).
+    places = get_currency_precision(currency)
     if amount < 0:
         row.problems.append(f"balance_outstanding {value!r} is negative: write 0 when paid")
-    places = get_currency_precision(currency)
-    if amount != amount.quantize(Decimal(1).scaleb(-places)):
+    elif amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        row.problems.append(
+            f"balance_outstanding {value!r} is too large: write at most {MAX_AMOUNT_DIGITS} "
+            "digits before the decimal point, and check the amount"
+        )
+    elif _decimal_places(amount) > places:
         row.problems.append(
             f"balance_outstanding {value!r} has more than {places} decimal places for {currency}: "
             f"write at most {places}"
         )
-    if abs(amount) >= Decimal(10) ** 13:
-        row.problems.append(f"balance_outstanding {value!r} is too large: check the amount")
-    return amount
+    else:
+        return amount
+    return Decimal(0)
+
+
+def _decimal_places(amount: Decimal) -> int:
+    """Return how many decimal places `amount` needs (trailing zeros do not count)."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # a finite amount
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    return max(0, -(exponent + len(digits) - len(significant)))
 
 
 def _check_locale(row: _Row, locale: str) -> None:
@@ -371,7 +410,9 @@ def import_file(
         if entity is Entity.CONTACTS:
             parsed = parse_contacts(rows, agencies)
         else:
+            # Only cells that can be valid are looked up: the others are reported.
             referenced = {r.get("contact_ref", "").strip() for _, r in rows}
+            referenced = {ref for ref in referenced if cell_problem(ref) is None}
             known = store.existing_contact_refs(referenced)
             parsed = parse_bookings(rows, agencies, known.__contains__)
         if parsed.problems and not skip_invalid:

@@ -93,6 +93,10 @@ BUILT_IN_KINDS: dict[str, KindDefinition] = {
 
 #: Retention of after-kinds when none is configured: listed 14 days, then removed.
 DEFAULT_AFTER_RETENTION_DAYS = 14
+#: The longest delay or retention: ten years. Longer is a typo (a reminder no one
+#: would see), and the bound keeps every window computed from a booking's dates
+#: (see planning.EARLIEST_DAY) inside the calendar `datetime.date` can hold.
+MAX_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +137,8 @@ def activate(
     """
     if delay_days < 0:
         raise ValueError(f"delay must be 0 or more days, not {delay_days}")
+    if delay_days > MAX_DAYS:
+        raise ValueError(f"delay must be at most {MAX_DAYS} days, not {delay_days}")
     retention = retention_days if retention_days is not None else definition.retention_days
     if retention is None:
         retention = (
@@ -140,6 +146,8 @@ def activate(
         )
     if retention < 0:
         raise ValueError(f"retention must be 0 or more days, not {retention}")
+    if retention > MAX_DAYS:
+        raise ValueError(f"retention must be at most {MAX_DAYS} days, not {retention}")
     return Kind(
         name=definition.name,
         anchor=definition.anchor,

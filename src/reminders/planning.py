@@ -10,6 +10,11 @@ For a booking with anchor date ``A`` and a kind with ``offset`` and ``retention`
 All arithmetic is on calendar days (`datetime.date`), never on instants, so DST
 changes cannot shift a window, and month ends and leap days need no special case:
 2020-02-29 + 1 day is 2020-03-01, 2021-01-31 + 30 days is 2021-03-02.
+
+The calendar's ends: a booking's dates and a planning day lie between
+`EARLIEST_DAY` and `LATEST_DAY` (the imports and the command line refuse others),
+and offsets and retentions are at most `kinds.MAX_DAYS`, so no window computed here
+leaves the years 1 to 9999 a `date` can hold (no OverflowError).
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from enum import StrEnum
 
 from .bookings import Booking, BookingStatus
 from .kinds import Kind
+
+#: The first and last day a booking's date or a planning day may be: any date a booking
+#: sensibly holds, far enough from the calendar's ends for every window.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +72,7 @@ def missed_anchors(kind: Kind, today: date, last_planned_on: date | None) -> Dat
     never listed by a pass on a day it covered. The first pass (`last_planned_on`
     is None) misses nothing: what ended before it is history.
     """
-    if last_planned_on is None:
+    if last_planned_on is None or last_planned_on >= today:
         return None
     gap = DateRange(first=last_planned_on + timedelta(days=1), last=today - timedelta(days=1))
     if gap.is_empty:

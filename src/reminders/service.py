@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,7 +41,16 @@ class AgencyPlan:
     first_pass: bool
     kinds: list[KindReport] = field(default_factory=list)
     expired: int = 0
+    #: why emails were left out of the pass (a template error), each reason once
     errors: list[str] = field(default_factory=list)
+    #: how many emails were left out
+    skipped: int = 0
+
+    def skip(self, error: TemplateError) -> None:
+        """Leave one email out of the pass because of `error`."""
+        self.skipped += 1
+        if str(error) not in self.errors:
+            self.errors.append(str(error))
 
     @property
     def created(self) -> int:
@@ -96,15 +106,19 @@ def plan_agency(
             kind_report.withdrawn = store.withdraw_unqualified(agency.code, kind)
         report.expired = store.expire_passed(agency.code, today)
         for kind, kind_report in zip(agency.enabled_kinds(), report.kinds, strict=True):
-            kind_report.rerendered = _rerender_stale(store, renderer, agency, kind, report.errors)
-            _queue_kind(store, renderer, agency, kind, today, last, kind_report, report.errors)
+            kind_report.rerendered = _rerender_stale(store, renderer, agency, kind, report.skip)
+            _queue_kind(store, renderer, agency, kind, today, last, kind_report, report.skip)
         if not report.errors:
             store.record_pass(agency.code, today)
     return report
 
 
 def _rerender_stale(
-    store: Store, renderer: Renderer, agency: AgencySettings, kind: Kind, errors: list[str]
+    store: Store,
+    renderer: Renderer,
+    agency: AgencySettings,
+    kind: Kind,
+    skip: Callable[[TemplateError], None],
 ) -> int:
     """Render again the pending, unedited items whose booking or contact changed."""
     count = 0
@@ -112,15 +126,10 @@ def _rerender_stale(
         try:
             content = render_item(renderer, agency, kind, candidate, anchor_on)
         except TemplateError as error:
-            _note(errors, error)
+            skip(error)
             continue
         count += store.save_render(item_id, content)
     return count
-
-
-def _note(errors: list[str], error: TemplateError) -> None:
-    if str(error) not in errors:
-        errors.append(str(error))
 
 
 def _queue_kind(
@@ -131,7 +140,7 @@ def _queue_kind(
     today: date,
     last: date | None,
     report: KindReport,
-    errors: list[str],
+    skip: Callable[[TemplateError], None],
 ) -> None:
     new_items: list[NewItem] = []
     for candidate in store.candidates(agency.code, kind, anchors_to_plan(kind, today, last)):
@@ -141,7 +150,7 @@ def _queue_kind(
         try:
             content = render_item(renderer, agency, kind, candidate, decision.anchor_on)
         except TemplateError as error:
-            _note(errors, error)
+            skip(error)
             continue
         status = Status.PENDING if decision.outcome is Outcome.LISTED else Status.MISSED
         new_items.append(

@@ -10,29 +10,204 @@ shadows them file by file)::
 `<template>` is the kind's name unless the kind names another; `<lang>` is a
 language code (`fr`, `en`). The language is the contact's, then the agency's,
 then English: the first for which the kind has a subject template.
+
+What a template may render is capped: each part at most `MAX_PART_CHARS`
+characters, `MAX_LOOP_STEPS` steps over `range()` and `MAX_RENDER_S` seconds.
+Output is streamed and stopped at the cap; repeating a string or list (`'x' * n`),
+a power and `%`-formatting are refused before they build a value past it; loops
+over `range()` count their steps and every call looks at the clock, so a loop that
+prints nothing (in a macro or a `{% set %}` block) is stopped too. Breaking a cap
+is a `TemplateError` naming the file and the cap.
 """
 
 from __future__ import annotations
 
+import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, overload
 
 import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
+from .clock import monotonic_s
 from .errors import TemplateError
 from .queue import Rendered
 
 FALLBACK_LANGUAGE = "en"
 PARTS = ("subject", "text", "html")
 _FILES = {"subject": "subject.{lang}.txt", "text": "body.{lang}.txt", "html": "body.{lang}.html"}
+
+#: The most characters one part of one email may render: 1 MB of text is hundreds
+#: of pages, far more than any reminder, and small enough to store and send.
+MAX_PART_CHARS = 1_000_000
+#: The most seconds one part may take to render (the shipped ones take milliseconds).
+MAX_RENDER_S = 2.0
+#: The most steps one part may take over `range()` loops, all loops together: a loop
+#: that prints nothing (in a macro or a `{% set %}` block) still fills memory.
+MAX_LOOP_STEPS = 1_000_000
+#: Loop steps over `range()` between two looks at the budget.
+_STEPS_PER_CHECK = 1024
+#: Pieces of streamed output between two looks at the clock (a piece is quick to make).
+_PIECES_PER_CHECK = 64
+#: The most bits a power may have: its decimal digits already exceed what Python prints.
+_MAX_POWER_BITS = 16_384
+#: A `%` conversion's width and precision (`%-08.3f`, `%*d`).
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+class _OverBudget(Exception):
+    """A render broke a cap; the message says which."""
+
+
+class _Budget:
+    """What the render under way may still spend: its deadline and its output size."""
+
+    def __init__(self, timer: Callable[[], float], max_chars: int, max_seconds: float) -> None:
+        self._timer = timer
+        self._deadline = timer() + max_seconds
+        self.max_chars = max_chars
+        self.max_seconds = max_seconds
+        self._steps_left = MAX_LOOP_STEPS
+
+    def check_time(self) -> None:
+        if self._timer() > self._deadline:
+            raise _OverBudget(f"takes more than {self.max_seconds:g} s to render")
+
+    def take_steps(self, steps: int) -> None:
+        self._steps_left -= steps
+        if self._steps_left < 0:
+            raise _OverBudget(f"loops more than {MAX_LOOP_STEPS} times")
+        self.check_time()
+
+    def check_size(self, size: int) -> None:
+        if size > self.max_chars:
+            raise _OverBudget(f"renders more than {self.max_chars} characters")
+
+
+#: The budget of the render under way in this thread (None: not rendering, e.g. compiling).
+_BUDGET: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
+
+
+def _check_time() -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.check_time()
+
+
+def _take_steps(steps: int) -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.take_steps(steps)
+
+
+def _check_size(value: object) -> None:
+    budget = _BUDGET.get()
+    if budget is not None and isinstance(value, str | bytes | list | tuple):
+        budget.check_size(len(value))
+
+
+class _BoundedRange(Sequence[int]):
+    """`range()` for templates: iterating it spends the budget's steps and looks at the clock."""
+
+    def __init__(self, numbers: range) -> None:
+        self._numbers = numbers
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        found = self._numbers[index]
+        return _BoundedRange(found) if isinstance(found, range) else found
+
+    def __iter__(self) -> Iterator[int]:
+        for step, number in enumerate(self._numbers):
+            if step % _STEPS_PER_CHECK == 0:
+                _take_steps(_STEPS_PER_CHECK)
+            yield number
+
+
+def _bounded_range(*args: int) -> _BoundedRange:
+    return _BoundedRange(safe_range(*args))
+
+
+class _CappedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus the caps: no value past the size cap, no call past the deadline."""
+
+    # Intercepted operators are also never folded at compile time, so `check` is safe too.
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        _check_time()
+        budget = _BUDGET.get()
+        limit = budget.max_chars if budget is not None else MAX_PART_CHARS
+        if operator == "*":
+            _refuse_repetition(left, right, limit)
+        elif operator == "**":
+            _refuse_huge_power(left, right)
+        elif operator == "%" and isinstance(left, str):
+            _refuse_wide_format(left, right, limit)
+        result = super().call_binop(context, operator, left, right)
+        _check_size(result)
+        return result
+
+    def call(
+        __self,  # Jinja's own signature: these names cannot clash with a keyword argument
+        __context: jinja2.runtime.Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        _check_time()
+        result = super().call(__context, __obj, *args, **kwargs)
+        _check_size(result)
+        return result
+
+
+def _refuse_repetition(left: Any, right: Any, limit: int) -> None:
+    """Refuse `'x' * n` (or `n * [..]`) whose result would be longer than `limit`."""
+    for sequence, times in ((left, right), (right, left)):
+        if (
+            isinstance(sequence, str | bytes | list | tuple)
+            and isinstance(times, int)
+            and len(sequence) * times > limit
+        ):
+            raise _OverBudget(f"repeats a value to more than {limit} characters")
+
+
+def _refuse_huge_power(base: Any, exponent: Any) -> None:
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent * abs(base).bit_length() > _MAX_POWER_BITS
+        and abs(base) > 1
+    ):
+        raise _OverBudget(f"computes a number too large to print ({base} ** {exponent})")
+
+
+def _refuse_wide_format(template: str, values: Any, limit: int) -> None:
+    """Refuse a `%` conversion padded or cut to more than `limit` characters."""
+    numbers = values if isinstance(values, tuple) else (values,)
+    for spec in _PERCENT_SPEC.finditer(template):
+        for size in spec.groups():
+            if size == "*":
+                if any(isinstance(n, int) and abs(n) > limit for n in numbers):
+                    raise _OverBudget(f"formats a value wider than {limit} characters")
+            elif size is not None and int(size) > limit:
+                raise _OverBudget(f"formats a value wider than {limit} characters")
 
 
 def shipped_templates() -> Path:
@@ -56,15 +231,25 @@ def language_of(locale: str | None) -> str | None:
 class Renderer:
     """Renders the emails of one agency: its own templates first, then the defaults."""
 
-    def __init__(self, *folders: Path | None) -> None:
+    def __init__(
+        self,
+        *folders: Path | None,
+        timer: Callable[[], float] = monotonic_s,
+        max_part_chars: int = MAX_PART_CHARS,
+        max_render_s: float = MAX_RENDER_S,
+    ) -> None:
         """Look templates up in `folders` in order, then in the shipped defaults.
 
         A missing folder is fine here: the loader finds nothing there (the
         configuration check reports folders that were named but do not exist).
+        `timer` measures the render budget of `max_render_s` seconds per part.
         """
         self._folders = [str(d) for d in (*folders, shipped_templates()) if d is not None]
+        self._timer = timer
+        self._max_part_chars = max_part_chars
+        self._max_render_s = max_render_s
         # Immutable: a template may read the values it is given, never change them.
-        self._env = ImmutableSandboxedEnvironment(
+        self._env = _CappedSandbox(
             loader=jinja2.FileSystemLoader(self._folders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
@@ -75,6 +260,7 @@ class Renderer:
         self._env.filters["date"] = _format_date
         self._env.filters["money"] = _format_money
         self._env.filters["number"] = _format_number
+        self._env.globals["range"] = _bounded_range
 
     def language_for(self, template: str, *candidates: str | None) -> str:
         """Pick the first language among `candidates` (then English) the kind has templates in."""
@@ -128,9 +314,26 @@ class Renderer:
         self, filename: str, template: str, values: Mapping[str, Any], language: str
     ) -> str:
         name = f"{template}/{filename}"
+        budget = _Budget(self._timer, self._max_part_chars, self._max_render_s)
+        token = _BUDGET.set(budget)
         try:
             compiled = self._env.get_template(name)
-            return compiled.render(values).strip() + "\n"
+            return _stream(compiled, values, budget).strip() + "\n"
+        except _OverBudget as error:
+            raise TemplateError(
+                f"template {_where(error, name)} {error}, the cap of one part: make it "
+                "print or loop less, then run 'reminders config check'"
+            ) from None
+        except RecursionError:
+            raise TemplateError(
+                f"template {name}: a macro calls itself without end: fix the template, "
+                "then run 'reminders config check'"
+            ) from None
+        except MemoryError:
+            raise TemplateError(
+                f"template {name}: asks for more memory than there is: make it print less, "
+                "then run 'reminders config check'"
+            ) from None
         except jinja2.TemplateNotFound:
             raise TemplateError(
                 f"template {name} is missing in {self._describe_folders()}: create it"
@@ -139,13 +342,43 @@ class Renderer:
             raise TemplateError(_describe(error, name)) from None
         except (ArithmeticError, TypeError, ValueError, LookupError) as error:
             raise TemplateError(_describe(error, name)) from None
+        finally:
+            _BUDGET.reset(token)
 
     def _describe_folders(self) -> str:
         return " or ".join(f"'{f}'" for f in self._folders)
 
 
+def _stream(compiled: jinja2.Template, values: Mapping[str, Any], budget: _Budget) -> str:
+    """Render `compiled` piece by piece, stopping as soon as a cap is broken."""
+    pieces: list[str] = []
+    append, size, max_chars = pieces.append, 0, budget.max_chars
+    stream = cast("Generator[str, None, None]", compiled.generate(values))
+    try:
+        # Tight: this runs for every piece of every email.
+        for count, piece in enumerate(stream):
+            size += len(piece)
+            if size > max_chars:
+                budget.check_size(size)
+            if not count % _PIECES_PER_CHECK:
+                budget.check_time()
+            append(piece)
+    finally:
+        stream.close()
+    return "".join(pieces)
+
+
 def _describe(error: Exception, name: str) -> str:
     """Say which template and line broke, and how."""
+    message = getattr(error, "message", None) or str(error)
+    return (
+        f"template {_where(error, name)}: {message}: fix the template, then run "
+        "'reminders config check'"
+    )
+
+
+def _where(error: Exception, name: str) -> str:
+    """Name the template file (and line, when known) where `error` was raised."""
     filename, lineno = name, getattr(error, "lineno", None)
     if isinstance(error, jinja2.TemplateSyntaxError):
         filename = error.filename or error.name or name
@@ -155,9 +388,7 @@ def _describe(error: Exception, name: str) -> str:
             if frame.filename.endswith((".txt", ".html")):
                 filename, lineno = frame.filename, frame.lineno
                 break
-    message = getattr(error, "message", None) or str(error)
-    where = f"{filename} line {lineno}" if lineno else filename
-    return f"template {where}: {message}: fix the template, then run 'reminders config check'"
+    return f"{filename} line {lineno}" if lineno else filename
 
 
 @jinja2.pass_context

@@ -103,6 +103,7 @@ def plan_object(report: AgencyPlan, dry_run: bool) -> dict[str, Any]:
             for m in report.missed
         ],
         "errors": report.errors,
+        "skipped": report.skipped,
     }
 
 
@@ -116,6 +117,7 @@ def plan_text(report: AgencyPlan, dry_run: bool) -> str:
         f"{report.withdrawn} withdrawn{f' ({withdrawn})' if withdrawn else ''}, "
         f"{report.expired} expired"
         + (f", {report.rerendered} updated from changed bookings" if report.rerendered else "")
+        + (f", {report.skipped} skipped (template errors)" if report.skipped else "")
     )
     lines = [head]
     lines += [f"  {k.kind}: {k.created} queued" for k in report.kinds if k.created]

@@ -8,6 +8,7 @@ milliseconds instead of re-running the commands.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -95,3 +96,25 @@ def planned(bare: Workspace, snapshots: dict[str, Snapshot]) -> Workspace:
     """As `loaded`, after `reminders plan --date PLAN_DAY`."""
     snapshots["planned"].restore(bare)
     return bare
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+    ]
+)
+def loaded_on(request: pytest.FixtureRequest, tmp_path: Path) -> Workspace:
+    """As `loaded`, on SQLite and on PostgreSQL (whose text refuses a NUL character)."""
+    if request.param == "sqlite":
+        workspace: Workspace = request.getfixturevalue("loaded")
+        return workspace
+    url: str = request.getfixturevalue("postgresql_url")  # migrated already
+    workspace = _new_workspace(tmp_path)
+    workspace.write(
+        "reminders.toml",
+        config_text().replace('url = "sqlite:///reminders.db"', f"url = {json.dumps(url)}"),
+    )
+    workspace.ok("import", "contacts", str(workspace.write_contacts(CONTACTS)))
+    workspace.ok("import", "bookings", str(workspace.write_bookings(BOOKINGS)))
+    return workspace

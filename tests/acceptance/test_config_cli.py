@@ -81,6 +81,21 @@ def test_invalid_configuration_is_refused_in_one_line(
     assert "hunter2" not in message  # a secret is never echoed back
 
 
+def test_config_check_refuses_a_delay_of_centuries_with_the_key_and_the_bound(
+    cli: Workspace,
+) -> None:
+    cli.write("reminders.toml", config_text().replace("arrival = 3", "arrival = 100000000"))
+
+    result = cli.run("config", "check")
+
+    assert_fails(
+        result,
+        2,
+        "reminders.toml: agency[2] (auckland): delays.arrival: "
+        "must be at most 3650 days (ten years), not 100000000",
+    )
+
+
 def test_broken_toml_names_the_file_and_line(cli: Workspace) -> None:
     lines = config_text().splitlines()
     cli.write("reminders.toml", "\n".join([*lines, "[smtp", "host = 'mail.example.com'"]))
@@ -166,6 +181,34 @@ def test_config_check_names_a_broken_agency_template_and_line(
     assert list(problems) == [line], result.describe()
     assert "agencies/annecy" in problems[line]
     assert fragment in problems[line]
+
+
+@pytest.mark.parametrize(
+    ("text", "cap"),
+    [
+        pytest.param(
+            "{{ 'x' * 20000000 }}\n",
+            "repeats a value to more than 1000000 characters",
+            id="twenty-megabytes",
+        ),
+        pytest.param(
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}\n",
+            "loops more than 1000000 times",
+            id="nested-loop",
+        ),
+    ],
+)
+def test_config_check_names_the_template_that_renders_too_much_and_the_cap(
+    cli: Workspace, text: str, cap: str
+) -> None:
+    cli.override_template("annecy", "arrival/body.fr.txt", text)
+
+    result = cli.run("config", "check")
+
+    assert result.code == 2, result.describe()
+    [message] = result.errors  # the agencies and delays are listed on stdout first
+    assert "agency-templates/annecy/arrival/body.fr.txt line 1" in message, message
+    assert f"{cap}, the cap of one part" in message, message
 
 
 def test_plan_with_a_broken_template_queues_nothing_of_that_kind(loaded: Workspace) -> None:

@@ -6,13 +6,16 @@ import pytest
 
 from acceptance.workspace import (
     BOOKINGS,
+    BOOKINGS_HEADER,
     CONTACTS,
+    CONTACTS_HEADER,
     EXPECTED_ON_PLAN_DAY,
     PLAN_DAY,
     Snapshot,
     Workspace,
     assert_fails,
     by_ref,
+    csv_text,
     import_counts,
     reported_lines,
 )
@@ -163,6 +166,38 @@ def test_invalid_rows_are_all_reported_and_nothing_is_imported(loaded: Workspace
     assert import_counts(again) == {"created": 9, "updated": 0, "unchanged": 0}
 
 
+#: file line number -> an absurd amount: each is an invalid row, never a traceback
+ABSURD_AMOUNTS = {
+    2: "1e30",
+    3: "NaN",
+    4: "Infinity",
+    5: "-5",
+    6: "9" * 29,  # more digits than the decimal context holds
+    7: "12345678901234",  # more than the 13 digits the column holds
+}
+
+
+def test_absurd_amounts_are_invalid_rows_and_nothing_is_imported(loaded: Workspace) -> None:
+    rows = [
+        f"B-2{line},annecy,C-1,Chalet,confirmed,,2026-12-20,{amount},EUR,2027-01-09,2027-01-16"
+        for line, amount in ABSURD_AMOUNTS.items()
+    ]
+    fixed = [row.replace(f",{amount},", ",100.00,") for row, amount in
+             zip(rows, ABSURD_AMOUNTS.values(), strict=True)]  # fmt: skip
+
+    failed = loaded.run("import", "bookings", str(loaded.write_bookings(rows, "amounts.csv")))
+    again = loaded.ok("import", "bookings", str(loaded.write_bookings(fixed, "fixed.csv")))
+
+    assert failed.code == 1, failed.describe()
+    assert failed.stdout == "", failed.describe()
+    reported = reported_lines(failed, "amounts.csv")
+    assert set(reported) == set(ABSURD_AMOUNTS), failed.describe()
+    for line, amount in ABSURD_AMOUNTS.items():
+        assert f"balance_outstanding '{amount}' is" in reported[line], failed.describe()
+    assert failed.errors[-1].startswith("nothing imported: 6 of 6 rows are invalid")
+    assert import_counts(again) == {"created": 6, "updated": 0, "unchanged": 0}
+
+
 def test_invalid_contacts_are_all_reported(cli: Workspace) -> None:
     rows = [
         "C-10,annecy,Valid Person,valid@example.com,fr,true,false",
@@ -226,6 +261,59 @@ def test_a_control_character_in_a_cell_is_reported_and_nothing_is_imported(
     ], failed.describe()
     # Both valid rows are new: the failed import wrote nothing.
     assert import_counts(again) == {"created": 2, "updated": 0, "unchanged": 0}
+
+
+def with_nul_in_each_cell(header: str, valid: str, ref: str) -> tuple[list[str], list[str]]:
+    """Return, for each column, a copy of `valid` holding a NUL in that cell; and the columns."""
+    columns = header.split(",")
+    rows = []
+    for index in range(len(columns)):
+        cells = valid.split(",")
+        cells[0] = f"{ref}{index}"
+        cells[index] = cells[index][:1] + "\0" + cells[index][1:]
+        rows.append(",".join(cells))
+    return rows, columns
+
+
+@pytest.mark.parametrize(
+    ("entity", "header", "valid"),
+    [
+        pytest.param(
+            "contacts",
+            CONTACTS_HEADER,
+            "C-x,annecy,Marie Dupont,marie@example.fr,fr,true,false",
+            id="contacts",
+        ),
+        pytest.param(
+            "bookings",
+            BOOKINGS_HEADER,
+            "B-x,annecy,C-1,Chalet,option,2026-12-20,2026-12-20,100.00,EUR,2027-01-09,2027-01-16",
+            id="bookings",
+        ),
+    ],
+)
+def test_a_nul_in_any_cell_is_an_invalid_row_on_every_database(
+    loaded_on: Workspace, entity: str, header: str, valid: str
+) -> None:
+    # PostgreSQL refuses NUL in text: a cell that reached it, even in a look-up, broke the import.
+    rows, columns = with_nul_in_each_cell(header, valid, f"{entity[0].upper()}-9")
+    path = loaded_on.write(f"nul-{entity}.csv", csv_text(header, rows))
+    before = loaded_on.json("queue", "--status", "all")
+
+    failed = loaded_on.run("import", entity, str(path))
+
+    assert failed.code == 1, failed.describe()
+    assert failed.stdout == "", failed.describe()
+    reported = reported_lines(failed, path.name)
+    assert sorted(reported) == list(range(2, 2 + len(columns))), failed.describe()
+    for line, column in enumerate(columns, start=2):
+        assert f": {column} '" in reported[line], failed.describe()
+        assert "holds a control character (NUL)" in reported[line], failed.describe()
+    assert failed.errors[-1].startswith(f"nothing imported: {len(rows)} of {len(rows)} rows")
+    fixed = [row.replace("\0", "") for row in rows]
+    again = loaded_on.ok("import", entity, str(loaded_on.write(path.name, csv_text(header, fixed))))
+    assert import_counts(again) == {"created": len(rows), "updated": 0, "unchanged": 0}
+    assert loaded_on.json("queue", "--status", "all") == before
 
 
 def test_skip_invalid_imports_the_valid_rows_and_lists_the_others(loaded: Workspace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from acceptance.workspace import PLAN_DAY, Workspace, assert_fails, by_ref
@@ -111,3 +112,59 @@ def test_expired_items_leave_the_list_but_stay_in_history(planned: Workspace) ->
     assert items[("B-3", "option_expiry")]["status"] == "expired"
     assert items[("B-1", "balance_due")]["status"] == "pending"
     assert items[("B-7", "arrival")]["status"] == "pending"
+
+
+def test_planning_at_the_ends_of_the_accepted_range_works(loaded: Workspace) -> None:
+    # Bookings on the first and last days a file may hold, with the longest delays.
+    config = loaded.config.read_text(encoding="utf-8")
+    loaded.write(
+        "reminders.toml", config.replace("arrival = 3", "arrival = 3650\npost_departure = 3650")
+    )
+    edges = [
+        "B-30,auckland,C-6,Bach,confirmed,,,0,NZD,1900-01-01,1900-01-01",
+        "B-31,auckland,C-6,Bach,confirmed,,,0,NZD,2999-12-31,2999-12-31",
+    ]
+    loaded.ok("import", "bookings", str(loaded.write_bookings(edges, "edges.csv")))
+
+    first = loaded.json("plan", "--date", "1900-01-01", "--agency", "auckland")
+    last = loaded.json("plan", "--date", "2999-12-31", "--agency", "auckland")
+
+    # Each arrival is listed ten years ahead, up to its day; no departure window is open.
+    assert first[0]["created"] == {"arrival": 1, "post_departure": 0}
+    assert last[0]["created"] == {"arrival": 1, "post_departure": 0}
+    # Between the two passes B-6's windows and B-30's departure window went by: missed.
+    assert sorted((m["booking_ref"], m["kind"]) for m in last[0]["missed"]) == [
+        ("B-30", "post_departure"),
+        ("B-6", "arrival"),
+        ("B-6", "post_departure"),
+    ]
+    queued = {(i["booking_ref"], i["anchor_on"]) for i in loaded.queue("--agency", "auckland")}
+    assert queued == {("B-31", "2999-12-31")}  # B-30's item expired on the second pass
+
+
+def test_an_email_whose_template_renders_too_much_is_skipped_and_the_rest_planned(
+    loaded: Workspace,
+) -> None:
+    loaded.override_template(
+        "annecy",
+        "arrival/body.fr.txt",
+        "Bonjour,\n{% if booking.ref == 'B-2' %}{{ 'x' * 20000000 }}{% endif %}\n",
+    )
+
+    result = loaded.run("plan", "--date", PLAN_DAY, "--json")
+
+    assert result.code == 1, result.describe()
+    plans = {p["agency"]: p for p in json.loads(result.stdout)}
+    assert plans["annecy"]["skipped"] == 1
+    assert created(list(plans.values())) == {
+        **CREATED_ON_PLAN_DAY,
+        "annecy": {**CREATED_ON_PLAN_DAY["annecy"], "arrival": 0},
+    }
+    assert result.errors == [
+        f"template {loaded.folder / 'agency-templates/annecy/arrival/body.fr.txt'} line 2 "
+        "repeats a value to more than 1000000 characters, the cap of one part: make it print "
+        "or loop less, then run 'reminders config check'",
+        "annecy: 1 email(s) skipped because of the template error(s) above; the others were "
+        "planned: fix the templates, then run plan again",
+    ]
+    assert ("B-2", "arrival") not in by_ref(loaded.queue())

@@ -127,6 +127,19 @@ def problems(tmp_path: Path, text: str) -> list[str]:
                      "<file>: agency[0] (annecy): retention.post_departure: must be 0 or more "
                      "days, not -3",
                      id="negative-retention"),
+        pytest.param(ANNECY + "[agency.delays]\narrival = 100000000\n",
+                     "<file>: agency[0] (annecy): delays.arrival: must be at most 3650 days "
+                     "(ten years), not 100000000",
+                     id="delay-of-centuries"),
+        pytest.param(ANNECY + "[agency.retention]\npost_departure = 3651\n",
+                     "<file>: agency[0] (annecy): retention.post_departure: must be at most "
+                     "3650 days (ten years), not 3651",
+                     id="retention-over-ten-years"),
+        pytest.param(ANNECY + "[agency.kinds.late]\nanchor = 'arrival_on'\ndirection = 'after'\n"
+                     "eligible_as = 'arrival'\nretention = 99999\n",
+                     "<file>: agency[0] (annecy).kinds.late.retention: must be at most 3650 days "
+                     "(ten years), not 99999",
+                     id="custom-kind-retention-over-ten-years"),
         pytest.param(ANNECY + '[agency.delays]\narrival = "a week"\n',
                      "<file>: agency[0] (annecy).delays.arrival: Input should be a valid "
                      "integer, unable to parse string as an integer (got 'a week')",

@@ -60,9 +60,14 @@ def test_a_definitions_own_retention(retention_days: int | None, expected: int) 
                      id="negative-delay"),
         pytest.param({"delay_days": 7, "retention_days": -2},
                      "retention must be 0 or more days, not -2", id="negative-retention"),
+        pytest.param({"delay_days": 100_000_000}, "delay must be at most 3650 days, not 100000000",
+                     id="delay-of-centuries"),
+        pytest.param({"delay_days": 7, "retention_days": 3651},
+                     "retention must be at most 3650 days, not 3651",
+                     id="retention-over-ten-years"),
     ],
 )  # fmt: skip
-def test_activate_rejects_negative_days(options: dict[str, int], message: str) -> None:
+def test_activate_rejects_days_out_of_range(options: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         activate(BUILT_IN_KINDS["arrival"], **options)
 

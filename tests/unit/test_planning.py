@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from factories import booking, day, kind
 from reminders.bookings import Booking, BookingStatus
-from reminders.kinds import Kind
+from reminders.kinds import MAX_DAYS, Kind
 from reminders.planning import (
+    EARLIEST_DAY,
+    LATEST_DAY,
     DateRange,
     Outcome,
     WithdrawReason,
@@ -506,3 +508,34 @@ def test_anchors_to_plan_without_a_gap_is_the_visible_range() -> None:
     assert anchors_to_plan(ARRIVAL_7, day("2026-12-10"), None) == visible_anchors(
         ARRIVAL_7, day("2026-12-10")
     )
+
+
+#: The longest delay and retention the configuration accepts, before and after the anchor.
+LONGEST = [
+    pytest.param(kind("arrival", MAX_DAYS, MAX_DAYS), id="before-kind-longest"),
+    pytest.param(kind("post_departure", MAX_DAYS, MAX_DAYS), id="after-kind-longest"),
+]
+EXTREME_DAYS = [
+    pytest.param(EARLIEST_DAY, id="earliest-day"),
+    pytest.param(LATEST_DAY, id="latest-day"),
+]
+
+
+@pytest.mark.parametrize("longest", LONGEST)
+@pytest.mark.parametrize("anchor_on", EXTREME_DAYS)
+@pytest.mark.parametrize("today", EXTREME_DAYS)
+def test_the_arithmetic_stays_in_the_calendar_at_the_ends_of_the_accepted_range(
+    longest: Kind, anchor_on: date, today: date
+) -> None:
+    subject = booking(arrival_on=anchor_on, departure_on=anchor_on)
+
+    decide(longest, subject, today, last_planned_on=EARLIEST_DAY)
+    anchors_to_plan(longest, today, last_planned_on=EARLIEST_DAY)
+
+    assert window(longest, anchor_on).first.year > 1
+    assert visible_anchors(longest, today).last.year < 9999
+
+
+def test_a_previous_pass_on_the_last_day_of_the_calendar_misses_nothing() -> None:
+    # A database may hold such a pass from before the planning day was bounded.
+    assert missed_anchors(POST_DEPARTURE_7, day("2026-12-01"), date.max) is None

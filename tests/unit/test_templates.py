@@ -617,3 +617,130 @@ def test_every_shipped_text_part_names_the_booking(
 @pytest.mark.parametrize("kind_name", SHIPPED_KINDS)
 def test_every_shipped_template_passes_check(kind_name: str) -> None:
     assert Renderer(SHIPPED_TEMPLATES).check(KINDS[kind_name].template) == []
+
+
+# -- what a template may render ---------------------------------------------------------
+
+
+class SteppingTimer:
+    """A timer that moves `step_s` seconds each time it is read: time passes as code runs."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now_s = 0.0
+        self.step_s = step_s
+
+    def __call__(self) -> float:
+        self.now_s += self.step_s
+        return self.now_s
+
+
+NESTED_LOOP = "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}"
+
+
+@pytest.mark.parametrize(
+    ("source", "cap"),
+    [
+        pytest.param("{{ 'x' * 20000000 }}", "repeats a value to more than 1000000 characters",
+                     id="string-repetition"),
+        pytest.param("{{ 20000000 * 'x' }}", "repeats a value to more than 1000000 characters",
+                     id="repetition-the-other-way"),
+        pytest.param("{{ ([1] * 20000000)|length }}",
+                     "repeats a value to more than 1000000 characters", id="list-repetition"),
+        pytest.param("{{ 3 ** 100000000 }}", "computes a number too large to print",
+                     id="power"),
+        pytest.param("{{ '%020000000d' % 1 }}", "formats a value wider than 1000000 characters",
+                     id="percent-width"),
+        pytest.param("{{ '%*d' % (20000000, 1) }}",
+                     "formats a value wider than 1000000 characters", id="percent-star-width"),
+        pytest.param("{{ 'x'.ljust(20000000) }}", "renders more than 1000000 characters",
+                     id="method-padding"),
+        pytest.param("{{ 'x'|center(20000000) }}", "renders more than 1000000 characters",
+                     id="filter-padding"),
+        pytest.param("{% for i in range(100000) %}0123456789A{% endfor %}",
+                     "renders more than 1000000 characters", id="loop-output"),
+        pytest.param(NESTED_LOOP.replace("x", "xx"), "renders more than 1000000 characters",
+                     id="nested-loop"),
+    ],
+)  # fmt: skip
+def test_a_template_rendering_too_much_is_an_error_naming_file_and_cap(
+    tmp_path: Path, source: str, cap: str
+) -> None:
+    message = render_error(tmp_path, {"k/body.en.txt": "Hello\n" + source}, context())
+
+    assert message.startswith("template "), message
+    assert "k/body.en.txt" in message
+    assert cap in message
+    assert "the cap of one part" in message
+    assert len(message) < 500
+
+
+#: Loops that print nothing while they run (their output is kept in memory, or empty).
+SILENT_LOOPS = [
+    pytest.param("{% set s %}" + NESTED_LOOP + "{% endset %}{{ s|length }}", id="set-block"),
+    pytest.param("{% macro m() %}" + NESTED_LOOP + "{% endmacro %}{{ m()|length }}",
+                 id="macro"),
+    pytest.param("{% for a in range(100000) %}{% for b in range(100000) %}"
+                 "{% endfor %}{% endfor %}", id="empty-loop-body"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("source", SILENT_LOOPS)
+def test_a_template_looping_too_much_is_stopped_by_counting_its_steps(
+    tmp_path: Path, source: str
+) -> None:
+    message = render_error(tmp_path, {"k/body.en.txt": source}, context())
+
+    assert "k/body.en.txt" in message
+    assert "loops more than 1000000 times" in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        *SILENT_LOOPS,
+        pytest.param("{% for a in range(100000) %}{{ booking.ref.upper()|length * 0 }}"
+                     "{% endfor %}", id="calls-in-a-loop"),
+    ],
+)  # fmt: skip
+def test_a_template_rendering_too_long_is_stopped_at_its_deadline(
+    tmp_path: Path, source: str
+) -> None:
+    folder = write(tmp_path / "defaults", {**PLAIN, "k/body.en.txt": source})
+    timer = SteppingTimer(step_s=0.01)  # the deadline falls after 200 looks at the clock
+
+    with pytest.raises(TemplateError) as caught:
+        Renderer(folder, timer=timer).render("k", "en", context())
+
+    assert "k/body.en.txt" in str(caught.value)
+    assert "takes more than 2 s to render" in str(caught.value)
+    assert timer.now_s < 3
+
+
+def test_a_macro_calling_itself_without_end_is_a_template_error(tmp_path: Path) -> None:
+    source = "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"
+
+    message = render_error(tmp_path, {"k/body.en.txt": source}, context())
+
+    assert "k/body.en.txt" in message
+    assert "calls itself" in message
+
+
+def test_the_caps_leave_ordinary_templates_alone(tmp_path: Path) -> None:
+    source = (
+        "{{ '-' * 40 }}\n{{ 'Total: %8.2f' % 12.5 }}\n{{ 2 ** 10 }}\n"
+        "{% for i in range(3) %}{{ i }}{% endfor %} {{ range(5)|list|length }} "
+        "{{ range(10)[2:4]|join(',') }} {{ 'ab' * 3 }}"
+    )
+
+    rendered = renderer(tmp_path, {"k/body.en.txt": source}).render("k", "en", context())
+
+    assert rendered.text == (
+        "----------------------------------------\nTotal:    12.50\n1024\n012 5 2,3 ababab\n"
+    )
+
+
+def test_check_does_not_build_a_huge_constant(tmp_path: Path) -> None:
+    # Without the sandbox's interception Jinja folds constants while compiling.
+    folder = write(tmp_path / "defaults", {**PLAIN, "k/body.en.txt": "{{ 'x' * 2000000000 }}"})
+
+    assert Renderer(folder).check("k", ("en",)) == []

@@ -16,6 +16,7 @@ from ..clock import Clock, SystemClock
 from ..config import Settings, config_path, load_settings
 from ..database import create_engine
 from ..errors import ReminderError
+from ..planning import EARLIEST_DAY, LATEST_DAY
 from ..store import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +89,12 @@ def parse_day(_context: click.Context, _param: click.Parameter, value: str | Non
     try:
         if len(value) != 10:
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise click.BadParameter(
+            f"{value!r} is out of range: give a day from {EARLIEST_DAY.isoformat()} "
+            f"to {LATEST_DAY.isoformat()}"
+        )
+    return day

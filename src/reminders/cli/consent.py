@@ -15,6 +15,7 @@ from .. import registry, views
 from ..consent import Action, Source
 from ..errors import ReminderError, UsageError
 from ..mailer import mailer_for
+from ..planning import EARLIEST_DAY, LATEST_DAY
 from .app import App, cli, fails_cleanly, json_option, pass_app
 
 
@@ -34,6 +35,12 @@ def _instant(value: str | None, zone: ZoneInfo, option: str) -> datetime | None:
             f"{option} {value!r} is not a date or time: write e.g. 2026-11-20 or "
             "2026-11-20T14:30 (or with an offset, 2026-11-20T14:30+01:00)"
         ) from None
+    if not EARLIEST_DAY <= parsed.date() <= LATEST_DAY:
+        # Converting or widening an instant at the calendar's ends would overflow.
+        raise UsageError(
+            f"{option} {value!r} is out of range: give a day from {EARLIEST_DAY.isoformat()} "
+            f"to {LATEST_DAY.isoformat()}"
+        )
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 

@@ -41,7 +41,13 @@ def plan(app: App, day: date | None, agency: str | None, dry_run: bool, as_json:
             click.echo(views.plan_text(report, dry_run))
     errors = [e for r in reports for e in r.errors]
     if errors:
-        raise ReminderError("\n".join(dict.fromkeys(errors)))
+        skipped = [
+            f"{r.agency}: {r.skipped} email(s) skipped because of the template error(s) above; "
+            "the others were planned: fix the templates, then run plan again"
+            for r in reports
+            if r.skipped
+        ]
+        raise ReminderError("\n".join([*dict.fromkeys(errors), *skipped]))
 
 
 STATUS_CHOICES = [s.value for s in Status] + ["all"]
