@@ -153,10 +153,8 @@ def agencies_text(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def dkim_text(signer: DkimSigner | None, alignments: Sequence[Alignment]) -> str:
+def dkim_text(signer: DkimSigner, alignments: Sequence[Alignment]) -> str:
     """Say how emails are signed, the DNS record to publish, and each agency's alignment."""
-    if signer is None:
-        return "DKIM: not configured: emails are not signed (add a [dkim] section)"
     lines = [
         f"DKIM: every email is signed d={signer.domain} s={signer.selector} "
         f"(RSA {signer.key_bits} bits); publish this DNS record:",

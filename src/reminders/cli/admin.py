@@ -69,7 +69,7 @@ def config_check(app: App, as_json: bool) -> None:
         click.echo(views.to_json(objects))
     else:
         click.echo(views.agencies_text(settings) or "no agency configured")
-        if not (settings.dkim and signer is None):
+        if signer is not None:
             click.echo(views.dkim_text(signer, aligned))
     if problems:
         raise ConfigError("\n".join(problems))
