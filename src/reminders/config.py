@@ -1,7 +1,8 @@
 """Configuration: one TOML file, overridden by `REMINDERS_*` environment variables.
 
 Loaded once at the entry point and passed down; nothing reads it at import time.
-Secrets (`smtp.password`, `web.secret_key`) come only from the environment.
+Secrets (`smtp.password`, `web.secret_key`, `dkim.private_key`) come only from the
+environment.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -49,7 +51,10 @@ _MIN_SECRET_LENGTH = 16
 _SECRETS = {
     ("smtp", "password"): "REMINDERS_SMTP__PASSWORD",
     ("web", "secret_key"): "REMINDERS_WEB__SECRET_KEY",
+    ("dkim", "private_key"): "REMINDERS_DKIM__PRIVATE_KEY",
 }
+#: A DNS name in ASCII: labels of letters, digits and inner hyphens (and '_' in selectors).
+_DNS_NAME = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*$")
 
 
 def _too_long(days: int) -> str:
@@ -157,6 +162,44 @@ class KindSettings(_Section):
         if value not in ELIGIBILITY:
             raise ValueError(f"unknown rule {value!r}: use one of {', '.join(ELIGIBILITY)}")
         return value
+
+
+class DkimSettings(_Section):
+    """Sign every email with DKIM; the key from `key_file` or REMINDERS_DKIM__PRIVATE_KEY."""
+
+    #: the signing domain (d=): each agency's sender domain should be it or under it
+    domain: str
+    #: the public key is published in DNS at <selector>._domainkey.<domain>
+    selector: str
+    #: PEM file of the RSA private key, relative to the config file
+    key_file: str | None = None
+    #: the PEM itself, only from the environment variable REMINDERS_DKIM__PRIVATE_KEY
+    private_key: SecretStr | None = None
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _dns_name(cls, value: str, info: ValidationInfo) -> str:
+        name = value.strip().rstrip(".").lower()
+        if not name.isascii():
+            raise ValueError(f"{value!r} is not ASCII: write the name in its xn-- form (IDNA)")
+        if not _DNS_NAME.match(name) or (info.field_name == "domain" and "." not in name):
+            example = "'agence-du-lac.example'" if info.field_name == "domain" else "'reminders'"
+            raise ValueError(f"{value!r} is not a DNS name: write e.g. {example}")
+        return name
+
+    @model_validator(mode="after")
+    def _one_key(self) -> DkimSettings:
+        if self.key_file is None and self.private_key is None:
+            raise ValueError(
+                "no key: set key_file to the PEM file of the private key, or put the PEM "
+                "in the environment variable REMINDERS_DKIM__PRIVATE_KEY"
+            )
+        if self.key_file is not None and self.private_key is not None:
+            raise ValueError(
+                "the key is given twice, in key_file and in REMINDERS_DKIM__PRIVATE_KEY: "
+                "keep one of them"
+            )
+        return self
 
 
 class AgencySettings(_Section):
@@ -332,8 +375,11 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = DaemonSettings()
     templates: TemplatesSettings = TemplatesSettings()
     agency: list[AgencySettings] = Field(default_factory=list)
+    dkim: DkimSettings | None = None
     #: folder relative paths are resolved against (the config file's); not a setting
     _base_dir: Path = PrivateAttr(default_factory=Path)
+    #: the DKIM key once loaded (`dkim.signer_for`): once a configuration, not per email
+    _dkim_signer: object = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(

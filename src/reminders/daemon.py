@@ -42,6 +42,7 @@ from .clock import local_today
 from .config import AgencySettings, Settings, load_settings
 from .delivery import DispatchReport, Result
 from .dispatch import DISPATCHER
+from .dkim import signer_for
 from .errors import DatabaseError, ReminderError
 from .logs import EventLog
 from .mailer import Mailer, mailer_for
@@ -89,6 +90,7 @@ class Daemon:
     def run(self) -> None:
         """Run until SIGTERM or SIGINT; raise `ReminderError` if it cannot start."""
         self._settings.link_secret()  # refuse to start without the signing key
+        signer_for(self._settings)  # nor with a DKIM key that cannot sign
         previous = {
             number: signal.signal(number, self._on_signal)
             for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -139,6 +141,7 @@ class Daemon:
         try:
             settings = load_settings(self._config_path)
             settings.link_secret()
+            signer_for(settings)
             problems = service.check_templates(settings)
             if problems:
                 raise ReminderError(problems[0])

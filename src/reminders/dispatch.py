@@ -43,6 +43,7 @@ from .delivery import (
     SendRules,
     settle,
 )
+from .dkim import UnsignableMessage, signer_for
 from .errors import InvalidAddress
 from .leases import lease_length, message_id, this_process
 from .mailer import DeliveryError, Mailer, PermanentFailure, TransientFailure, UncertainDelivery
@@ -103,12 +104,13 @@ def send_rules(settings: Settings, now: datetime, kinds: tuple[KindRule, ...]) -
 
 
 class Composer:
-    """Builds the message of a claimed item; agencies' senders parsed once."""
+    """Builds (and signs) the message of a claimed item; senders parsed, DKIM key loaded once."""
 
     def __init__(self, settings: Settings, signer: LinkSigner) -> None:
         self._settings = settings
         self._signer = signer
         self._senders: dict[str, AgencySender] = {}
+        self._dkim = signer_for(settings)
 
     def sender(self, code: str) -> AgencySender:
         if code not in self._senders:
@@ -116,7 +118,8 @@ class Composer:
         return self._senders[code]
 
     def envelope(self, item: Claimed, *, message_id: str, now: datetime) -> Envelope:
-        """Return the message of `item`, or raise `InvalidAddress` / `UnsafeHeader`."""
+        """Return the message of `item`, or raise `InvalidAddress` / `UnsafeHeader` /
+        `UnsignableMessage`."""
         if not item.to:
             raise InvalidAddress(f"item {item.id} has no address")
         sender = self.sender(item.agency)
@@ -124,7 +127,8 @@ class Composer:
         content = Rendered(subject=item.subject, text=item.text, html=item.html, locale=item.locale)
         link = registry.unsubscribe_url(self._settings, self._signer, recipient.address)
         draft = agency_draft(sender, recipient, content, link)
-        return build(draft, now=now.astimezone(sender.zone), message_id=message_id)
+        envelope = build(draft, now=now.astimezone(sender.zone), message_id=message_id)
+        return self._dkim.sign(envelope, now=now) if self._dkim else envelope
 
 
 class Dispatcher:
@@ -309,7 +313,7 @@ class Dispatcher:
             message = message_id(item.id, item.attempt, self._claimant, domain)
             try:
                 envelope = self._composer.envelope(item, message_id=message, now=started)
-            except (InvalidAddress, UnsafeHeader) as error:
+            except (InvalidAddress, UnsafeHeader, UnsignableMessage) as error:
                 attempt = Attempt(outcome=Outcome.UNBUILDABLE, detail=str(error))
                 pending.append(self._settled(item, attempt, started=started, message=message))
                 done.add(item.id)

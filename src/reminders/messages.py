@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,9 @@ from .consent import normalise_address
 from .errors import ReminderError
 from .headers import header_problem
 from .queue import Rendered
+
+if TYPE_CHECKING:
+    from .dkim import DkimSigner
 
 #: An atom of RFC 5322: a display name made of these words needs no quoting.
 _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
@@ -181,20 +185,23 @@ def agency_email(
     *,
     now: datetime,
     tag: str,
+    dkim: DkimSigner | None,
     unsubscribe_url: str | None = None,
 ) -> Envelope:
     """Build an email of `agency`: its From and Reply-To, dated in its time zone.
 
     With `unsubscribe_url` (emails to contacts), the List-Unsubscribe headers carry it
-    and the agency's unsubscribe mailto; `tag` makes the Message-ID traceable.
+    and the agency's unsubscribe mailto; `tag` makes the Message-ID traceable; with
+    `dkim`, it is signed.
     """
     sender = agency_sender(agency)
     draft = agency_draft(sender, recipient, content, unsubscribe_url)
-    return build(
+    envelope = build(
         draft,
         now=now.astimezone(sender.zone),
         message_id=new_message_id(tag, sender.sender.domain),
     )
+    return dkim.sign(envelope, now=now) if dkim else envelope
 
 
 def new_message_id(tag: str, domain: str) -> str:

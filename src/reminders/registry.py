@@ -28,6 +28,7 @@ from .consent import (
     normalise_address,
     state_of,
 )
+from .dkim import signer_for
 from .errors import NotFoundError, ReminderError, UsageError
 from .mailer import Mailer
 from .messages import agency_email, mailbox, parse_mailbox
@@ -331,6 +332,7 @@ def send_confirmation(
     hash of the link's secret, so a mail server that refuses it records nothing.
     """
     signer = LinkSigner(settings.link_secret(), database.clock)
+    dkim = signer_for(settings)
     normal = normalise_address(address)
     now = database.clock.now()
     with database.transaction() as store:
@@ -368,6 +370,7 @@ def send_confirmation(
         content,
         now=now,
         tag="confirm",
+        dkim=dkim,
         unsubscribe_url=unsubscribe_url(settings, signer, record.address),
     )
     try:

@@ -21,6 +21,7 @@ from .config import AgencySettings, Settings
 from .consent import ConsentReason
 from .delivery import Delivery, DispatchReport, Result, Scope
 from .dispatch import NOT_TRIED, Dispatcher, kind_rules, send_rules
+from .dkim import signer_for
 from .errors import UsageError
 from .leases import claimant_is_gone, message_id
 from .mailer import Mailer, mailer_for
@@ -276,6 +277,7 @@ def email_summary(
             f'agency {agency.code!r} has no summary_to: add summary_to = "name@example.com" '
             "to its [[agency]] table"
         )
+    dkim = signer_for(settings)  # a key that cannot sign stops it before today's is claimed
     now = database.clock.now()
     today = local_today(now, agency.zone)
     rows = [r for r in service.today_summary(database, settings) if r["agency"] == agency.code]
@@ -288,7 +290,12 @@ def email_summary(
     )
     recipient = parse_mailbox(agency.summary_to)
     envelope = agency_email(
-        agency, recipient, content, now=now, tag=f"summary.{agency.code}.{today.isoformat()}"
+        agency,
+        recipient,
+        content,
+        now=now,
+        tag=f"summary.{agency.code}.{today.isoformat()}",
+        dkim=dkim,
     )
     try:
         mailer.send(envelope)

@@ -12,6 +12,7 @@ from typing import Any
 from .config import Settings
 from .consent import ConsentReason
 from .delivery import Delivery, DispatchReport, Result
+from .dkim import Alignment, DkimSigner
 from .queue import QueueItem
 from .registry import AddressStatus
 from .service import AgencyPlan
@@ -151,6 +152,27 @@ def agencies_text(settings: Settings) -> str:
             lines.append(table(("KIND", "TAB", "DELAY", "RETENTION", "AUTO_SEND"), rows))
         else:
             lines.append("  no kind enabled (add delays under [agency.delays])")
+    return "\n".join(lines)
+
+
+def dkim_text(signer: DkimSigner, alignments: Sequence[Alignment]) -> str:
+    """Say how emails are signed, the DNS record to publish, and each agency's alignment."""
+    lines = [
+        f"DKIM: every email is signed d={signer.domain} s={signer.selector} "
+        f"(RSA {signer.key_bits} bits); publish this DNS record:",
+        signer.dns_record(),
+    ]
+    for entry in alignments:
+        if entry.aligned:
+            lines.append(
+                f"  {entry.agency}: sender domain {entry.sender_domain} aligns with {signer.domain}"
+            )
+        else:
+            lines.append(
+                f"  {entry.agency}: sender domain {entry.sender_domain} does NOT align with "
+                f"{signer.domain}: DMARC cannot pass on this signature: send from an address "
+                f"at {signer.domain} or under it, or sign with that domain"
+            )
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import BaseModel
@@ -13,7 +14,7 @@ from reminders.config import AgencySettings, KindSettings, Settings, load_settin
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
 
 #: Settings read only from the environment, never written in the file.
-SECRETS = {("smtp", "password"), ("web", "secret_key")}
+SECRETS = {("smtp", "password"), ("web", "secret_key"), ("dkim", "private_key")}
 
 
 def _keys(model: type[BaseModel]) -> list[str]:
@@ -23,7 +24,8 @@ def _keys(model: type[BaseModel]) -> list[str]:
 def _sections() -> list[tuple[str, str]]:
     found = []
     for section, field in Settings.model_fields.items():
-        annotation = field.annotation
+        # An optional section ([dkim]) is `Section | None`.
+        annotation = next(iter(get_args(field.annotation)), field.annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             found += [(section, key) for key in _keys(annotation)]
     found += [("agency", key) for key in _keys(AgencySettings)]

@@ -10,6 +10,7 @@ import click
 
 from .. import service, views
 from ..database import create_engine, describe, upgrade
+from ..dkim import alignments, signer_for
 from ..errors import ConfigError, UsageError
 from ..imports import Entity, import_file
 from .app import App, cli, fails_cleanly, json_option, pass_app
@@ -49,13 +50,27 @@ def config_group() -> None:
 @pass_app
 @fails_cleanly
 def config_check(app: App, as_json: bool) -> None:
-    """Validate the TOML file and the templates; print the agencies and their delays."""
+    """Validate the TOML file, the templates and the DKIM key; print the agencies and their
+    delays, and the DNS record of the DKIM key."""
     settings = app.settings
     problems = service.check_templates(settings)
+    try:
+        signer = signer_for(settings)
+    except ConfigError as error:
+        signer = None
+        problems.insert(0, str(error))
+    aligned = alignments(signer, settings.agency) if signer else []
     if as_json:
-        click.echo(views.to_json(views.agencies_objects(settings)))
+        objects = views.agencies_objects(settings)
+        by_code = {a.agency: a.aligned for a in aligned}
+        for entry in objects:
+            # null: emails are not signed
+            entry["dkim_aligned"] = by_code.get(entry["code"])
+        click.echo(views.to_json(objects))
     else:
         click.echo(views.agencies_text(settings) or "no agency configured")
+        if signer is not None:
+            click.echo(views.dkim_text(signer, aligned))
     if problems:
         raise ConfigError("\n".join(problems))
     if not settings.agency:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from ..dkim import signer_for
 from ..errors import ReminderError
 from ..logs import EventLog
 from .app import App, cli, fails_cleanly, pass_app
@@ -34,6 +35,7 @@ def web(app: App, host: str | None, port: int | None) -> None:
 
     settings = app.settings
     settings.link_secret()  # refuse to start without it, before touching anything
+    signer_for(settings)  # it sends confirmation emails: a DKIM key must sign
     log = EventLog(app.clock, json_lines=settings.daemon.log_format == "json")
     application = create_app(settings, app.database, log=log)
     base = urlsplit(settings.web.base_url)
