@@ -7,8 +7,11 @@ nothing unless every row is valid (or the caller chose to skip invalid ones).
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Callable, Iterable, Sequence
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -22,10 +25,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from . import registry
 from .bookings import Booking, BookingStatus, Contact
+from .consent import is_plain_address
 from .errors import ImportFileError
 from .headers import header_problem
 from .planning import EARLIEST_DAY, LATEST_DAY
-from .store import Database, UpsertCounts
+from .store import Database, Store, UpsertCounts
 
 T = TypeVar("T")
 
@@ -44,6 +48,8 @@ BOOKING_COLUMNS = (
     "departure_on",
 )
 _CHUNK = 500
+#: Invalid rows listed one by one; more are counted.
+_LISTED_PROBLEMS = 1000
 #: Digits an amount may have before the decimal point. Amounts are stored in the
 #: currency's minor unit in a 64-bit integer column (at most 9.2e18): 13 digits leave
 #: room for four decimal places (the most any currency has) and catch typos long before.
@@ -76,7 +82,10 @@ class ImportReport:
     created: int
     updated: int
     unchanged: int
+    #: the invalid rows skipped (the first `_LISTED_PROBLEMS` of them)
     skipped: list[Problem]
+    #: how many rows were invalid
+    invalid: int = 0
     #: consent flags recorded in the registry as `import` events
     consent_changes: int = 0
 
@@ -164,60 +173,109 @@ class _Row:
         return False
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise ImportFileError(f"file '{path}' not found: check the path") from None
-    except OSError as error:
-        raise ImportFileError(f"cannot read '{path}': {error.strerror}") from None
-    with handle:
+class _CsvFile:
+    """A CSV file read row by row, and how far into it the reading is (in bytes).
+
+    The header is checked on opening; rows come as (line number, cells), a row
+    with the wrong number of cells as {"__columns__": "bad"}.
+    """
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path = path
         try:
-            reader = csv.DictReader(handle, strict=True)
-            header = reader.fieldnames
-            if not header:
-                raise ImportFileError(f"{path.name}: the file is empty: it needs a header row")
-            header = [h.strip() for h in header]
-            reader.fieldnames = header
-            if len(header) == 1 and ";" in header[0]:
-                raise ImportFileError(
-                    f"{path.name} line 1: the columns are separated by ';': save the file as "
-                    "CSV with commas (the header must be " + ",".join(columns) + ")"
-                )
-            missing = [c for c in columns if c not in header]
-            unknown = [c for c in header if c not in columns]
-            if missing or unknown:
-                parts = []
-                if missing:
-                    parts.append(f"missing column(s) {', '.join(missing)}")
-                if unknown:
-                    parts.append(f"unknown column(s) {', '.join(repr(c) for c in unknown)}")
-                raise ImportFileError(
-                    f"{path.name} line 1: {' and '.join(parts)}: "
-                    f"the header must be {','.join(columns)}"
-                )
-            rows = []
-            for values in reader:
+            self._binary = path.open("rb")
+        except FileNotFoundError:
+            raise ImportFileError(f"file '{path}' not found: check the path") from None
+        except OSError as error:
+            raise ImportFileError(f"cannot read '{path}': {error.strerror}") from None
+        self.size = os.fstat(self._binary.fileno()).st_size
+        self._text = io.TextIOWrapper(self._binary, encoding="utf-8-sig", newline="")
+        try:
+            self._reader = csv.DictReader(self._text, strict=True)
+            with self._errors():
+                header = self._reader.fieldnames
+            self._check_header(header, columns)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_header(self, found: Sequence[str] | None, columns: tuple[str, ...]) -> None:
+        path = self.path
+        if not found:
+            raise ImportFileError(f"{path.name}: the file is empty: it needs a header row")
+        header = [h.strip() for h in found]
+        self._reader.fieldnames = header
+        if len(header) == 1 and ";" in header[0]:
+            raise ImportFileError(
+                f"{path.name} line 1: the columns are separated by ';': save the file as "
+                "CSV with commas (the header must be " + ",".join(columns) + ")"
+            )
+        missing = [c for c in columns if c not in header]
+        unknown = [c for c in header if c not in columns]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {', '.join(missing)}")
+            if unknown:
+                parts.append(f"unknown column(s) {', '.join(repr(c) for c in unknown)}")
+            raise ImportFileError(
+                f"{path.name} line 1: {' and '.join(parts)}: "
+                f"the header must be {','.join(columns)}"
+            )
+
+    @property
+    def position(self) -> int:
+        """Bytes read so far (to a buffer's size)."""
+        return self._binary.tell()
+
+    def chunks(self, size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
+        """Yield the rows `size` at a time: memory stays flat whatever the file's size."""
+        chunk: list[tuple[int, dict[str, str]]] = []
+        with self._errors():
+            for values in self._reader:
                 if None in values or any(v is None for v in values.values()):
-                    rows.append((reader.line_num, {"__columns__": "bad"}))
-                    continue
-                rows.append((reader.line_num, values))
-            return rows
+                    chunk.append((self._reader.line_num, {"__columns__": "bad"}))
+                else:
+                    chunk.append((self._reader.line_num, values))
+                if len(chunk) == size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
         except UnicodeDecodeError as error:
             raise ImportFileError(
-                f"{path.name}: not UTF-8 text (byte {error.start}): save the file as UTF-8 CSV"
+                f"{self.path.name}: not UTF-8 text (byte {error.start}): save the file as UTF-8 CSV"
             ) from None
         except csv.Error as error:
-            raise ImportFileError(f"{path.name}: not a readable CSV file: {error}") from None
+            raise ImportFileError(f"{self.path.name}: not a readable CSV file: {error}") from None
+
+    def close(self) -> None:
+        self._text.close()
+
+    def __enter__(self) -> _CsvFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def parse_contacts(
-    rows: Iterable[tuple[int, dict[str, str]]], agencies: Sequence[str]
+    rows: Iterable[tuple[int, dict[str, str]]],
+    agencies: Sequence[str],
+    first_line: dict[str, int] | None = None,
 ) -> Parsed[Contact]:
-    """Validate contact rows; return the valid contacts and every problem."""
+    """Validate contact rows; return the valid contacts and every problem.
+
+    `first_line` is where each ref was first seen, shared by the chunks of one file.
+    """
     values: list[tuple[int, Contact]] = []
     problems: list[Problem] = []
-    first_line: dict[str, int] = {}
+    first_line = {} if first_line is None else first_line
     for line, raw in rows:
         if "__columns__" in raw:
             problems.append(Problem(line=line, message=_WRONG_WIDTH))
@@ -227,7 +285,7 @@ def parse_contacts(
         agency = row.choice("agency", agencies, " (agencies are declared in the TOML file)")
         name = row.text("name")
         email = row.text("email", required=False, max_length=320)
-        if email:
+        if email and not is_plain_address(email):
             try:
                 validate_email(email, check_deliverability=False)
             except EmailNotValidError as error:
@@ -262,11 +320,15 @@ def parse_bookings(
     rows: Iterable[tuple[int, dict[str, str]]],
     agencies: Sequence[str],
     is_known_contact: Callable[[str], bool],
+    first_line: dict[str, int] | None = None,
 ) -> Parsed[Booking]:
-    """Validate booking rows; return the valid bookings and every problem."""
+    """Validate booking rows; return the valid bookings and every problem.
+
+    `first_line` is where each ref was first seen, shared by the chunks of one file.
+    """
     values: list[tuple[int, Booking]] = []
     problems: list[Problem] = []
-    first_line: dict[str, int] = {}
+    first_line = {} if first_line is None else first_line
     currencies = list_currencies()
     for line, raw in rows:
         if "__columns__" in raw:
@@ -398,55 +460,74 @@ def import_file(
     skip_invalid: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Validate every row of `path`, then upsert the valid ones by `ref`.
+    """Validate every row of `path` and upsert the valid ones by `ref`, in one transaction.
 
-    Raises `ImportFileError` listing every bad row, with nothing written, when a
-    row is invalid and `skip_invalid` is false.
+    The file is read and written `_CHUNK` rows at a time. Raises `ImportFileError`
+    listing the bad rows, with nothing written, when a row is invalid and
+    `skip_invalid` is false. `on_progress(bytes read, file size)` follows the reading.
     """
     columns = CONTACT_COLUMNS if entity is Entity.CONTACTS else BOOKING_COLUMNS
-    rows = list(_read(path, columns))
-    with database.transaction() as store:
-        parsed: Parsed[Contact] | Parsed[Booking]
-        if entity is Entity.CONTACTS:
-            parsed = parse_contacts(rows, agencies)
-        else:
-            # Only cells that can be valid are looked up: the others are reported.
-            referenced = {r.get("contact_ref", "").strip() for _, r in rows}
-            referenced = {ref for ref in referenced if cell_problem(ref) is None}
-            known = store.existing_contact_refs(referenced)
-            parsed = parse_bookings(rows, agencies, known.__contains__)
-        if parsed.problems and not skip_invalid:
-            lines = [describe(path, p) for p in parsed.problems]
+    problems: list[Problem] = []
+    invalid = rows = 0
+    totals = UpsertCounts(created=0, updated=0, unchanged=0)
+    consent_changes = 0
+    first_line: dict[str, int] = {}
+    with _CsvFile(path, columns) as source, database.transaction() as store:
+        for chunk in source.chunks(_CHUNK):
+            rows += len(chunk)
+            parsed = _parse(store, entity, chunk, agencies, first_line)
+            invalid += len(parsed.problems)
+            problems.extend(parsed.problems[: max(0, _LISTED_PROBLEMS - len(problems))])
+            if invalid and not skip_invalid:
+                continue  # nothing will be kept: only find the other bad rows
+            values = [v for _, v in parsed.values]
+            if entity is Entity.CONTACTS:
+                contacts: list[Contact] = values  # type: ignore[assignment]
+                before = store.imported_contacts(c.ref for c in contacts)
+                counts = store.upsert_contacts(contacts, known=before.keys())
+                consent_changes += registry.apply_import_flags(
+                    store, contacts, database.clock.now(), before
+                )
+            else:
+                counts = store.upsert_bookings(values)  # type: ignore[arg-type]
+            totals = UpsertCounts(
+                created=totals.created + counts.created,
+                updated=totals.updated + counts.updated,
+                unchanged=totals.unchanged + counts.unchanged,
+            )
+            if on_progress:
+                on_progress(source.position, source.size)
+        if invalid and not skip_invalid:
+            lines = [describe(path, p) for p in problems]
+            if invalid > len(problems):
+                lines.append(f"... and {invalid - len(problems)} more invalid rows")
             lines.append(
-                f"nothing imported: {len(parsed.problems)} of {len(rows)} rows are invalid; "
+                f"nothing imported: {invalid} of {rows} rows are invalid; "
                 "fix them, or pass --skip-invalid to import the valid rows"
             )
             raise ImportFileError("\n".join(lines))
-        created = updated = unchanged = consent_changes = 0
-        values = [v for _, v in parsed.values]
-        for start in range(0, len(values), _CHUNK):
-            chunk = values[start : start + _CHUNK]
-            counts: UpsertCounts = (
-                store.upsert_contacts(chunk)  # type: ignore[arg-type]
-                if entity is Entity.CONTACTS
-                else store.upsert_bookings(chunk)  # type: ignore[arg-type]
-            )
-            created, updated = created + counts.created, updated + counts.updated
-            unchanged += counts.unchanged
-            if entity is Entity.CONTACTS:
-                consent_changes += registry.apply_import_flags(
-                    store,
-                    chunk,  # type: ignore[arg-type]
-                    database.clock.now(),
-                )
-            if on_progress:
-                on_progress(start + len(chunk), len(values))
     return ImportReport(
         entity=entity,
-        rows=len(rows),
-        created=created,
-        updated=updated,
-        unchanged=unchanged,
-        skipped=parsed.problems,
+        rows=rows,
+        created=totals.created,
+        updated=totals.updated,
+        unchanged=totals.unchanged,
+        skipped=problems,
+        invalid=invalid,
         consent_changes=consent_changes,
     )
+
+
+def _parse(
+    store: Store,
+    entity: Entity,
+    chunk: list[tuple[int, dict[str, str]]],
+    agencies: Sequence[str],
+    first_line: dict[str, int],
+) -> Parsed[Contact] | Parsed[Booking]:
+    if entity is Entity.CONTACTS:
+        return parse_contacts(chunk, agencies, first_line)
+    # Only cells that can be valid are looked up: the others are reported.
+    referenced = {r.get("contact_ref", "").strip() for _, r in chunk}
+    known = store.existing_contact_refs(ref for ref in referenced if cell_problem(ref) is None)
+    return parse_bookings(chunk, agencies, known.__contains__, first_line)

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from .config import AgencySettings
-from .consent import normalise_address
+from .consent import is_plain_address, normalise_address
 from .errors import ReminderError
 from .headers import header_problem
 from .queue import Rendered
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 #: An ASCII address whose local part is a dot-atom of the usual characters and whose
 #: domain has at least two labels of letters, digits and inner hyphens, ending in letters.
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
-#: Top-level domains email_validator refuses (special use, RFC 6761 and others).
-_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 #: A language tag (RFC 5646), loosely: what Content-Language may hold.
 _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 #: Longest header line we write before folding, and an encoded word's payload.
@@ -76,7 +70,7 @@ def mailbox(address: str, name: str = "") -> Mailbox:
     A plain ASCII address of the usual shape (what imports let in) skips the full
     validation, a tenth of a millisecond an email; anything else gets it.
     """
-    if _is_plain(address):
+    if is_plain_address(address):
         domain = address.rpartition("@")[2].lower()
         return Mailbox(name=name, address=address, domain=domain, needs_smtputf8=False)
     local, _, ascii_domain = normalise_address(address).rpartition("@")
@@ -89,14 +83,6 @@ def mailbox(address: str, name: str = "") -> Mailbox:
         domain=ascii_domain,
         needs_smtputf8=not local.isascii(),
     )
-
-
-def _is_plain(address: str) -> bool:
-    """Tell whether `address` is surely valid without asking email_validator."""
-    if len(address) > 254 or not _PLAIN_ADDRESS.fullmatch(address):
-        return False
-    local, _, domain = address.rpartition("@")
-    return len(local) <= 64 and domain.rpartition(".")[2].lower() not in _SPECIAL_USE
 
 
 def parse_mailbox(value: str) -> Mailbox:

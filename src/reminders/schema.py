@@ -93,6 +93,9 @@ class ContactRow(Base):
     #: its entry in the consent registry (None: no address)
     address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"), index=True)
     locale: Mapped[str | None] = mapped_column(String(20))
+    #: what the last contacts file said (None: imported before the flags were kept)
+    imported_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    imported_opt_out: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

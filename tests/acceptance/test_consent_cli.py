@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from acceptance.test_send_cli import smtp_env
-from acceptance.workspace import Workspace, assert_fails, by_ref
+from acceptance.workspace import CONTACTS, Workspace, assert_fails, by_ref
 from mail_server import MailServer
 
 #: A second contact of another agency, using Marie's address in other letter cases.
@@ -96,6 +96,41 @@ def test_staff_lift_only_an_agent_or_import_opt_out(planned: Workspace) -> None:
 
     assert "opted in" in lifted.stdout
     assert status(planned, "thomas.bernard@example.com")["consent"] == "ok"
+
+
+def test_reimporting_an_unchanged_file_keeps_what_staff_recorded_since(
+    planned: Workspace,
+) -> None:
+    # Thomas's row says email_opt_out=true; staff heard from him and opted him back in.
+    planned.ok("consent", "opt-in", "thomas.bernard@example.com", "--method", "phone")
+    unchanged = planned.write_contacts(CONTACTS)
+
+    again = planned.ok("import", "contacts", str(unchanged))
+
+    assert "6 unchanged" in again.stdout and "consent flags" not in again.stdout
+    found = status(planned, "thomas.bernard@example.com")
+    assert found["consent"] == "ok"
+    assert [h["action"] for h in found["history"]][-1] == "opt_in"
+
+
+def test_an_import_flag_that_changed_is_recorded_once(planned: Workspace) -> None:
+    # Sophie's row now says she opted out; then the next file says she did not.
+    opted_out = [
+        r.replace("fr,false,false", "fr,false,true") if "C-2," in r else r for r in CONTACTS
+    ]
+
+    first = planned.ok("import", "contacts", str(planned.write_contacts(opted_out)))
+    again = planned.ok("import", "contacts", str(planned.write_contacts(opted_out)))
+    lifted = planned.ok("import", "contacts", str(planned.write_contacts(CONTACTS)))
+
+    assert "1 updated" in first.stdout and "1 consent flags" in first.stdout
+    assert "6 unchanged" in again.stdout
+    assert "1 consent flags" in lifted.stdout
+    history = status(planned, "sophie.lefevre@example.fr")["history"]
+    assert [(h["action"], h["source"]) for h in history] == [
+        ("opt_out", "import"),
+        ("opt_in", "import"),
+    ]
 
 
 def test_send_confirmation_goes_once_per_address(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
 
-from reminders.consent import normalise_address, same_address
+from reminders.consent import is_plain_address, normalise_address, same_address
 from reminders.errors import InvalidAddress
 
 NFD_JOSE = unicodedata.normalize("NFD", "josé")
@@ -109,3 +110,35 @@ def test_two_spellings_normalise_to_the_same_address() -> None:
 
     assert a != b
     assert same_address(a, b)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "jean@example.com",
+        "Jean.Dupont+ete@Example.COM",
+        "o'brien@EXAMPLE.ie",
+        "x@sub.sub2.example.co.uk",
+        "a" * 64 + "@x.com",
+        "x@" + ("a" * 60 + ".") * 4 + "com",
+        "a" * 65 + "@x.com",
+        "x@foo.local",
+        "x@foo.test",
+        "x@-foo.com",
+        "x..y@example.com",
+        "x@example",
+        "x@example.c0m",
+        "zoë@example.fr",
+        "x@münchen.example",
+    ],
+)
+def test_the_quick_path_of_normalise_address_agrees_with_email_validator(address: str) -> None:
+    """Plain ASCII addresses skip email_validator: the result is the same to the letter."""
+    try:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        assert not is_plain_address(address)
+        with pytest.raises(InvalidAddress):
+            normalise_address(address)
+    else:
+        assert normalise_address(address) == f"{valid.local_part}@{valid.ascii_domain}"

@@ -15,7 +15,8 @@ from ..errors import ConfigError, UsageError
 from ..imports import Entity, import_file
 from .app import App, cli, fails_cleanly, json_option, pass_app
 
-_PROGRESS_MIN_ROWS = 2000
+#: A file smaller than this (bytes, a few thousand rows) is imported without a progress bar.
+_PROGRESS_MIN_BYTES = 200_000
 
 
 @cli.group()
@@ -91,7 +92,7 @@ def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> Non
     def progress(done: int, total: int) -> None:
         nonlocal bar
         # On a terminal only: a log or a pipe gets no half-drawn bar on stderr.
-        if total < _PROGRESS_MIN_ROWS or not sys.stderr.isatty():
+        if total < _PROGRESS_MIN_BYTES or not sys.stderr.isatty():
             return
         if bar is None:
             bar = click.progressbar(length=total, label=f"importing {entity}", file=sys.stderr)
@@ -114,10 +115,15 @@ def import_command(app: App, entity: str, file: Path, skip_invalid: bool) -> Non
         click.echo(
             f"reminders: skipped {file.name} line {problem.line}: {problem.message}", err=True
         )
+    if report.invalid > len(report.skipped):
+        click.echo(
+            f"reminders: skipped {report.invalid - len(report.skipped)} more invalid rows",
+            err=True,
+        )
     click.echo(
         f"{entity}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged"
-        + (f", {len(report.skipped)} invalid rows skipped" if report.skipped else "")
+        + (f", {report.invalid} invalid rows skipped" if report.invalid else "")
         + (
             f"; {report.consent_changes} consent flags recorded in the registry"
             if report.consent_changes

@@ -16,13 +16,14 @@ from ..clock import Clock
 from ..database import check_schema, unreachable
 from ._claims import Claimed
 from ._delivery import DeliveryStore, Recovered, Settled
-from ._records import RecordStore
+from ._records import ImportedContact, RecordStore
 from ._rows import Candidate, NewItem, UpsertCounts, major_units, minor_units
 
 __all__ = [
     "Candidate",
     "Claimed",
     "Database",
+    "ImportedContact",
     "NewItem",
     "Recovered",
     "Settled",

@@ -7,16 +7,42 @@ case-folded), so contacts whose addresses differ only in letter case share one e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
 from ..schema import AddressRow, ConfirmationRow, ConsentEventRow, ContactRow
 from ._base import StoreBase
 from ._rows import chunks, consent_from, event_from, rowcount
+
+#: What `consent_from` reads of an entry, and its key.
+_ENTRY_COLUMNS = (
+    AddressRow.id,
+    AddressRow.address_key,
+    AddressRow.address,
+    AddressRow.opted_out_by,
+    AddressRow.opted_out_at,
+    AddressRow.confirmed_at,
+    AddressRow.confirmation_sent_at,
+    AddressRow.staff_confirmation_sent_at,
+)
+
+
+def _event_values(entry_id: int, event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "address": event.address,
+        "registry_id": entry_id,
+        "action": str(event.action),
+        "source": str(event.source),
+        "method": event.method,
+        "actor": event.actor,
+        "detail": event.detail,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
+    }
 
 
 class ConsentStore(StoreBase):
@@ -65,6 +91,49 @@ class ConsentStore(StoreBase):
         )
         return None if row is None else (row.id, consent_from(row))
 
+    def lock_consent_entries(self, keys: Iterable[str]) -> dict[str, tuple[int, AddressConsent]]:
+        """Return the entries of these address keys, locked until the transaction ends."""
+        found: dict[str, tuple[int, AddressConsent]] = {}
+        for chunk in chunks(sorted(set(keys)), 500):
+            query = select(*_ENTRY_COLUMNS).where(AddressRow.address_key.in_(chunk))
+            for row in self._connection.execute(query.with_for_update()):
+                found[row.address_key] = (row.id, consent_from(row))  # type: ignore[arg-type]
+        return found
+
+    def record_consents(self, changes: Sequence[tuple[int, AddressConsent, ConsentEvent]]) -> None:
+        """As `record_consent` for many entries: two statements whatever their number."""
+        if not changes:
+            return
+        now = self._now()
+        latest = {entry_id: record for entry_id, record, _ in changes}
+        self._connection.execute(
+            update(AddressRow)
+            .where(AddressRow.id == bindparam("b_id"))
+            .values(
+                opted_out_by=bindparam("b_opted_out_by"),
+                opted_out_at=bindparam("b_opted_out_at"),
+                confirmed_at=bindparam("b_confirmed_at"),
+                confirmation_sent_at=bindparam("b_confirmation_sent_at"),
+                staff_confirmation_sent_at=bindparam("b_staff_confirmation_sent_at"),
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": entry_id,
+                    "b_opted_out_by": str(r.opted_out_by) if r.opted_out_by else None,
+                    "b_opted_out_at": r.opted_out_at,
+                    "b_confirmed_at": r.confirmed_at,
+                    "b_confirmation_sent_at": r.confirmation_sent_at,
+                    "b_staff_confirmation_sent_at": r.staff_confirmation_sent_at,
+                }
+                for entry_id, r in latest.items()
+            ],
+        )
+        self._connection.execute(
+            insert(ConsentEventRow),
+            [_event_values(entry_id, event) for entry_id, _, event in changes],
+        )
+
     def record_consent(self, entry_id: int, record: AddressConsent, event: ConsentEvent) -> None:
         """Store the entry's new facts and append the event that changed them."""
         self._connection.execute(
@@ -79,19 +148,7 @@ class ConsentStore(StoreBase):
                 updated_at=self._now(),
             )
         )
-        self._connection.execute(
-            insert(ConsentEventRow).values(
-                address=event.address,
-                registry_id=entry_id,
-                action=str(event.action),
-                source=str(event.source),
-                method=event.method,
-                actor=event.actor,
-                detail=event.detail,
-                occurred_at=event.occurred_at,
-                recorded_at=event.recorded_at,
-            )
-        )
+        self._connection.execute(insert(ConsentEventRow).values(**_event_values(entry_id, event)))
 
     def history(self, entry_id: int) -> list[ConsentEvent]:
         """Return the entry's events, oldest first (by when they happened, then recorded)."""

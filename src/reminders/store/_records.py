@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +18,15 @@ from ._consent import ConsentStore
 from ._rows import UpsertCounts, chunks, minor_units
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportedContact:
+    """What the last contacts file said of a contact (None: not known then)."""
+
+    email: str | None
+    confirmed: bool | None
+    opt_out: bool | None
+
+
 class RecordStore(ConsentStore):
     """Contacts and bookings."""
 
@@ -28,8 +38,28 @@ class RecordStore(ConsentStore):
             found.update(self._db.scalars(select(ContactRow.ref).where(ContactRow.ref.in_(chunk))))
         return found
 
-    def upsert_contacts(self, contacts: Sequence[Contact]) -> UpsertCounts:
-        """Insert new contacts and update known ones, matched by `ref`."""
+    def imported_contacts(self, refs: Iterable[str]) -> dict[str, ImportedContact]:
+        """Return what the last import said of each known contact among `refs`."""
+        found: dict[str, ImportedContact] = {}
+        columns = (
+            ContactRow.ref,
+            ContactRow.email,
+            ContactRow.imported_confirmed,
+            ContactRow.imported_opt_out,
+        )
+        for chunk in chunks(sorted(set(refs)), 500):
+            query = select(*columns).where(ContactRow.ref.in_(chunk))
+            for ref, email, confirmed, opt_out in self._connection.execute(query):
+                found[ref] = ImportedContact(email=email, confirmed=confirmed, opt_out=opt_out)
+        return found
+
+    def upsert_contacts(
+        self, contacts: Sequence[Contact], known: Iterable[str] | None = None
+    ) -> UpsertCounts:
+        """Insert new contacts and update known ones, matched by `ref`.
+
+        `known`: the refs among them already stored, when the caller looked them up.
+        """
         now = self._now()
         entries = self.address_ids(normalise_address(c.email) for c in contacts if c.email)
         rows = [
@@ -40,11 +70,13 @@ class RecordStore(ConsentStore):
                 "email": c.email,
                 "address_id": entries[address_key(c.email)] if c.email else None,
                 "locale": c.locale,
+                "imported_confirmed": c.email_confirmed,
+                "imported_opt_out": c.email_opt_out,
                 "updated_at": now,
             }
             for c in contacts
         ]
-        return self._upsert(ContactRow, rows)
+        return self._upsert(ContactRow, rows, known)
 
     def upsert_bookings(self, bookings: Sequence[Booking]) -> UpsertCounts:
         """Insert new bookings and update known ones, matched by `ref`."""
@@ -77,7 +109,10 @@ class RecordStore(ConsentStore):
         return ids
 
     def _upsert(
-        self, table: type[ContactRow | BookingRow], rows: list[dict[str, Any]]
+        self,
+        table: type[ContactRow | BookingRow],
+        rows: list[dict[str, Any]],
+        known_refs: Iterable[str] | None = None,
     ) -> UpsertCounts:
         """Insert or update by `ref`; a row whose values did not change is left alone.
 
@@ -87,8 +122,8 @@ class RecordStore(ConsentStore):
         if not rows:
             return UpsertCounts(created=0, updated=0, unchanged=0)
         refs = {r["ref"] for r in rows}
-        known: set[str] = set()
-        for chunk in chunks(sorted(refs), 500):
+        known: set[str] = set(known_refs) & refs if known_refs is not None else set()
+        for chunk in chunks(sorted(refs) if known_refs is None else [], 500):
             known.update(self._db.scalars(select(table.ref).where(table.ref.in_(chunk))))
         statement = self._insert(table.__table__)
         data = [name for name in rows[0] if name not in ("ref", "updated_at")]
