@@ -219,8 +219,7 @@ class _CsvFile:
             if unknown:
                 parts.append(f"unknown column(s) {', '.join(repr(c) for c in unknown)}")
             raise ImportFileError(
-                f"{path.name} line 1: {' and '.join(parts)}: "
-                f"the header must be {','.join(columns)}"
+                f"{path.name} line 1: {' and '.join(parts)}: the header must be {','.join(columns)}"
             )
 
     @property

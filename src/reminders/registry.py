@@ -173,9 +173,11 @@ def apply_import_flags(
             continue
         key = address_key(contact.email)
         previous = (before or {}).get(contact.ref)
-        same = previous is not None and previous.email is not None and _key_or_none(
-            previous.email
-        ) == key
+        same = (
+            previous is not None
+            and previous.email is not None
+            and _key_or_none(previous.email) == key
+        )
         actions = import_actions(
             confirmed=contact.email_confirmed,
             opt_out=contact.email_opt_out,
