@@ -151,6 +151,34 @@ def record_by_staff(
         )
 
 
+def record_bounce(
+    database: Database,
+    address: str,
+    *,
+    complaint: bool,
+    diagnostic: str,
+    arrived_at: datetime | None,
+) -> Decision:
+    """Opt out an address a bounce or complaint names (source `system`).
+
+    Raises `InvalidAddress` when the report names no usable address (e.g.
+    `x@localhost`): the caller lists it and reads on.
+    """
+    now = database.clock.now()
+    with database.transaction() as store:
+        return change(
+            store,
+            address,
+            Action.OPT_OUT,
+            Source.SYSTEM,
+            method="complaint" if complaint else "bounce",
+            actor="bounces import",
+            now=now,
+            occurred_at=min(arrived_at, now) if arrived_at else None,
+            detail=diagnostic,
+        )
+
+
 def apply_import_flags(store: Store, contacts: Sequence[Contact], now: datetime) -> int:
     """Record the consent flags of imported contacts as `import` events; return how many.
 

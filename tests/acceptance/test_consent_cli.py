@@ -286,3 +286,33 @@ def test_bounces_import_of_a_path_that_is_not_there_says_what_to_give(planned: W
     result = planned.run("bounces", "import", "nowhere.mbox")
 
     assert_fails(result, 1, "nowhere.mbox", "mbox")
+
+
+def test_bounces_import_skips_an_unusable_address_and_reads_on(planned: Workspace) -> None:
+    planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
+    invalid = (SAMPLES / "postfix-user-unknown.eml").read_bytes()
+    invalid = invalid.replace(b"jean.martin@example.org", b"x@localhost")
+    inbox = planned.folder / "bounces.mbox"
+    box = mailbox.mbox(inbox)
+    try:
+        box.add(invalid)
+        box.add((SAMPLES / "postfix-user-unknown.eml").read_bytes())
+        box.flush()
+    finally:
+        box.close()
+
+    # Exit 0: every message was read; what could not be used is listed, not fatal.
+    result = planned.ok("bounces", "import", str(inbox))
+    summary = planned.json("bounces", "import", str(inbox))
+
+    [skipped_line] = [line for line in result.stdout.splitlines() if "x@localhost" in line]
+    assert skipped_line.startswith("skipped bounces.mbox message 1: ")
+    assert "not a valid email address" in skipped_line
+    assert "jean.martin@example.org: opted out (system, bounce)" in result.stdout
+    assert "1 messages skipped" in result.stdout
+    jean = status(planned, "jean.martin@example.org")
+    assert (jean["consent"], jean["source"]) == ("opted_out", "system")
+    [skipped] = summary["skipped"]
+    assert skipped["where"] == "bounces.mbox message 1"
+    assert "x@localhost" in skipped["reason"]
+    assert [o["address"] for o in summary["opted_out"]] == ["jean.martin@example.org"]
