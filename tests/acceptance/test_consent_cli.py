@@ -117,6 +117,26 @@ def test_send_confirmation_goes_once_per_address(
     assert pending["consent"] == "confirmation_pending"
 
 
+def test_send_confirmation_refuses_an_opted_out_address_until_staff_lift_it(
+    planned: Workspace, mail_server: MailServer
+) -> None:
+    env = smtp_env(mail_server)
+    # Thomas's contact row says email_opt_out: the import opted the address out.
+    assert status(planned, "thomas.bernard@example.com")["source"] == "import"
+
+    refused = planned.run("consent", "send-confirmation", "thomas.bernard@example.com", env=env)
+
+    assert_fails(refused, 1, "opted out by import", "reminders consent opt-in")
+    assert mail_server.messages() == []
+    assert status(planned, "thomas.bernard@example.com")["consent"] == "opted_out"
+
+    planned.ok("consent", "opt-in", "thomas.bernard@example.com", "--method", "phone")
+    sent = planned.ok("consent", "send-confirmation", "thomas.bernard@example.com", env=env)
+
+    assert "confirmation email sent" in sent.stdout
+    assert len(mail_server.messages()) == 1
+
+
 def test_no_confirmation_email_to_a_server_that_refuses_and_nothing_recorded(
     planned: Workspace, mail_server: MailServer
 ) -> None:
