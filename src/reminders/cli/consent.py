@@ -188,7 +188,7 @@ def consent_report(
         columns = ["address", "source", "method", "occurred_at", "actor", "detail"]
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([views.plain_cell(row[c]) for c in columns])
+            writer.writerow([views.csv_cell(row[c]) for c in columns])
     else:
         click.echo(views.report_text(rows))
 
