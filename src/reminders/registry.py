@@ -269,12 +269,10 @@ def address_of_link(
     With `expired_ok`, an authentic but expired link still names its address: a
     contact may ask for a new confirmation email from an old link.
     """
-    max_age = (
+    max_age: timedelta | None = (
         confirmation_valid(settings) if purpose is Purpose.CONFIRM else unsubscribe_valid(settings)
     )
-    if expired_ok:
-        max_age = timedelta(days=36500)
-    payload = signer.payload(purpose, token, max_age)
+    payload = signer.payload(purpose, token, None if expired_ok else max_age)
     address = payload.get("a")
     if not isinstance(address, str):
         raise InvalidLink()
@@ -282,7 +280,7 @@ def address_of_link(
 
 
 def unsubscribe_url(settings: Settings, signer: LinkSigner, address: str) -> str:
-    """Return the signed unsubscribe link of `address`, for its emails' headers."""
+    """Return the unsubscribe link of `address` (an opaque token), for its emails."""
     return f"{settings.web.base_url}/unsubscribe/{signer.sign(Purpose.UNSUBSCRIBE, address)}"
 
 

@@ -6,6 +6,7 @@ moves when a test moves it, so links expire on cue.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import socket
@@ -13,13 +14,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from integration.dispatch_world import World
+from factories import MovableClock
+from integration.dispatch_world import BASE_URL, World
 from mail_server import Received
 from reminders import registry
 from reminders.bookings import Contact
@@ -260,10 +263,11 @@ def test_asking_again_within_minutes_is_refused_with_a_clear_page(site: Site) ->
 
 def _forged(site: Site, kind: str) -> str:
     genuine = site.send_confirmation()
-    payload, stamp, signature = genuine.split(".")
+    middle = len(genuine) // 2
+    flipped = "A" if genuine[middle] != "A" else "B"
     return {
         "garbage": "not-a-token",
-        "tampered": f"{payload}.{stamp}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",
+        "tampered": genuine[:middle] + flipped + genuine[middle + 1 :],
         "other purpose": site.unsubscribe_token(),
         "other key": LinkSigner("another-deployment-key-0123456789", site.world.clock).sign_payload(
             Purpose.CONFIRM, {"a": GUEST, "n": "nonce"}
@@ -375,6 +379,58 @@ def test_an_expired_unsubscribe_link_says_what_to_do(site: Site) -> None:
     assert "Ce lien a expiré" in page.text
     assert "un e-mail plus récent" in page.text
     assert site.status()[0] == "unconfirmed"
+
+
+# -- clocks of two hosts that disagree ---------------------------------------------------------
+
+
+def _signed_ahead(site: Site, ahead: timedelta) -> str:
+    """An unsubscribe token made by a host whose clock runs `ahead` of the web server's."""
+    fast = MovableClock(site.world.clock.now() + ahead)
+    return LinkSigner(site.world.settings.link_secret(), fast).sign(Purpose.UNSUBSCRIBE, GUEST)
+
+
+def test_a_link_made_a_minute_ahead_of_the_servers_clock_works(site: Site) -> None:
+    site.contact(confirmed=True)
+    token = _signed_ahead(site, timedelta(minutes=1))
+
+    page = site.client.get(f"/unsubscribe/{token}")
+    one_click = site.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == 200
+    assert "Me désinscrire" in page.text
+    assert one_click.status_code == 200
+    assert site.status()[:2] == ("opted_out", "contact")
+
+
+def test_a_link_made_far_ahead_of_the_servers_clock_gets_the_invalid_page(site: Site) -> None:
+    site.contact(confirmed=True)
+    token = _signed_ahead(site, timedelta(hours=2))
+
+    page = site.client.get(f"/unsubscribe/{token}")
+    one_click = site.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == one_click.status_code == 400
+    assert "Ce lien n’est pas valide" in page.text
+    assert site.status()[0] == "ok"
+
+
+# -- no address in any URL ---------------------------------------------------------------------
+
+
+def test_no_link_in_an_email_shows_the_address(site: Site) -> None:
+    site.send_confirmation()
+    [message] = site.world.mail_server.to(GUEST)
+    urls = re.findall(r"https?://[^\s<>\"]+", message.part("plain") + message.part("html"))
+    urls += re.findall(r"<(https?://[^>]+)>", str(message.message["List-Unsubscribe"]))
+
+    assert {url.split("/")[3] for url in urls} >= {"confirm", "unsubscribe"}
+    for url in urls:
+        for token in url.split("/")[4:]:
+            padded = token + "=" * (-len(token) % 4)
+            readable = token + base64.urlsafe_b64decode(padded).decode("latin-1")
+            assert "guest" not in readable and "example.com" not in readable, url
+        assert site.client.get(url.removeprefix(BASE_URL)).status_code == 200
 
 
 # -- posts forged by another site's page ----------------------------------------------------
