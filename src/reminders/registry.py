@@ -452,6 +452,7 @@ def _confirmation_email(
     """Return the confirmation email of `address`, its link carrying `nonce`."""
     agency, name, locale = _sender_of(settings, hints)
     token = signer.sign_payload(Purpose.CONFIRM, {"a": address, "n": nonce})
+    unsubscribe = unsubscribe_url(settings, signer, address)
     renderer = Renderer(settings.agency_templates_path(agency), settings.templates_path)
     language = renderer.language_for(CONFIRMATION_TEMPLATE, locale, agency.locale)
     content = renderer.render(
@@ -462,6 +463,7 @@ def _confirmation_email(
             name=name,
             address=address,
             url=f"{settings.web.base_url}/confirm/{token}",
+            unsubscribe_url=unsubscribe,
             valid=valid,
             expires_on=(now + valid).astimezone(agency.zone).date(),
         ),
@@ -472,12 +474,19 @@ def _confirmation_email(
         content,
         now=now,
         tag="confirm",
-        unsubscribe_url=unsubscribe_url(settings, signer, address),
+        unsubscribe_url=unsubscribe,
     )
 
 
 def confirmation_context(
-    agency: AgencySettings, *, name: str, address: str, url: str, valid: timedelta, expires_on: date
+    agency: AgencySettings,
+    *,
+    name: str,
+    address: str,
+    url: str,
+    unsubscribe_url: str,
+    valid: timedelta,
+    expires_on: date,
 ) -> dict[str, Any]:
     """Return the variables the confirmation email's templates see."""
     return {
@@ -488,6 +497,7 @@ def confirmation_context(
         },
         "contact": {"name": name, "email": address},
         "confirm_url": url,
+        "unsubscribe_url": unsubscribe_url,
         "valid_days": valid.days,
         "expires_on": expires_on,
     }
