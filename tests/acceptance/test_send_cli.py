@@ -16,6 +16,7 @@ import pytest
 
 from acceptance.workspace import REMINDERS, Workspace, assert_fails, by_ref, clean_environment
 from mail_server import MailServer
+from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
 
 Ids = dict[tuple[str, str], int]
 MARIE_OPTED_OUT = "C-1,annecy,Marie Dupont,marie.dupont@example.fr,fr,true,true"
@@ -51,10 +52,12 @@ def assert_delivered_as_queued(workspace: Workspace, server: MailServer, item_id
     assert message["Subject"] == item["subject"]
     assert message["To"].addresses[0].addr_spec == item["to"]
     assert message.get_content_type() == "multipart/alternative"
-    assert received[0].part("plain") == item["text"]
-    assert received[0].part("html") == item["html"]
     unsubscribe = message["List-Unsubscribe"]
     assert unsubscribe.startswith("<https://links.agence.example/unsubscribe/"), unsubscribe
+    # As queued, with the footer's placeholder filled in by the header's link.
+    link = unsubscribe.split(">")[0].removeprefix("<")
+    assert received[0].part("plain") == item["text"].replace(UNSUBSCRIBE_URL_PLACEHOLDER, link)
+    assert received[0].part("html") == item["html"].replace(UNSUBSCRIBE_URL_PLACEHOLDER, link)
     assert "<mailto:" in unsubscribe
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 

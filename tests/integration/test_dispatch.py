@@ -32,6 +32,7 @@ from reminders.bookings import BookingStatus
 from reminders.database import create_engine
 from reminders.delivery import DispatchReport, Result
 from reminders.mailer import TransientFailure
+from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
 from reminders.queue import Status
 from reminders.sending import AUTO_SEND
 from reminders.store import Database
@@ -40,6 +41,28 @@ from reminders.tokens import LinkSigner, Purpose
 
 def recipients_of(world: World) -> list[str]:
     return [r for m in world.mail_server.messages() for r in m.rcpt_to]
+
+
+def test_the_body_shows_the_unsubscribe_link_of_the_header_and_it_works(world: World) -> None:
+    world.contact("C-1", "marie.dupont@example.com", name="Marie Dupont")
+    world.booking("B-1", "C-1")
+    world.plan()
+    item = world.item_of("B-1")
+
+    world.dispatcher().send([item.id])
+
+    [received] = world.mail_server.messages()
+    url, _mailto = re.findall(r"<([^>]+)>", str(received.message["List-Unsubscribe"]))
+    text, html = received.part("plain"), received.part("html")
+    assert url in text
+    assert f'<a href="{url}"' in html
+    assert "Se désinscrire" in text and "Se désinscrire" in html
+    assert UNSUBSCRIBE_URL_PLACEHOLDER not in text + html
+    token = url.removeprefix(f"{BASE_URL}/unsubscribe/")
+    signer = LinkSigner(world.settings.link_secret(), world.clock)
+    assert signer.address(Purpose.UNSUBSCRIBE, token, timedelta(days=1)) == (
+        "marie.dupont@example.com"
+    )
 
 
 def test_send_delivers_one_message_exactly_as_queued(world: World) -> None:
@@ -67,8 +90,10 @@ def test_send_delivers_one_message_exactly_as_queued(world: World) -> None:
     )
     assert message["Subject"] == item.subject
     assert message.get_content_type() == "multipart/alternative"
-    assert received.part("plain") == item.text
-    assert received.part("html") == item.html
+    # As queued, but for the unsubscribe link, made when the email is sent.
+    url = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))[0]
+    assert received.part("plain") == item.text.replace(UNSUBSCRIBE_URL_PLACEHOLDER, url)
+    assert received.part("html") == item.html.replace(UNSUBSCRIBE_URL_PLACEHOLDER, url)
     assert message["Message-ID"] == after.message_id == report.deliveries[0].message_id
     assert re.fullmatch(r"<r\d+\.1\.[0-9a-f]+@agence-du-lac\.example>", message["Message-ID"])
     # The Date is the sending instant, written in the agency's zone (Paris in winter).

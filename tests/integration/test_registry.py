@@ -27,7 +27,7 @@ from reminders.bookings import Contact
 from reminders.consent import Action, ConsentReason, Source, state_of
 from reminders.database import _alembic_config, check_schema, create_engine, upgrade
 from reminders.errors import UsageError
-from reminders.mailer import mailer_for
+from reminders.mailer import DeliveryError, mailer_for
 from reminders.registry import ConsentRefused, UsedLink
 from reminders.schema import AddressRow, ConsentEventRow, ContactRow
 from reminders.service import consent_of
@@ -499,6 +499,23 @@ def test_staff_send_no_confirmation_to_an_address_the_contact_left(world: World)
         send_confirmation(world, "marie@example.com")
 
     assert world.mail_server.messages() == []
+
+
+def test_a_confirmation_email_the_server_refuses_is_undone_and_may_be_sent_again(
+    world: World,
+) -> None:
+    import_contacts(world, contact("C-1", "marie@example.com", confirmed=False))
+    before = snapshot(world, "marie@example.com")
+    world.mail_server.stop()
+
+    with pytest.raises(DeliveryError):
+        send_confirmation(world, "marie@example.com")
+
+    # The reservation (the entry's facts and the link's hash) is undone: nothing recorded.
+    assert snapshot(world, "marie@example.com") == before
+    world.mail_server.start()
+    assert send_confirmation(world, "marie@example.com") == "marie@example.com"
+    assert status(world, "marie@example.com").consent is ConsentReason.CONFIRMATION_PENDING
 
 
 @pytest.fixture

@@ -6,161 +6,38 @@ moves when a test moves it, so links expire on cue.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from integration.dispatch_world import World
-from mail_server import Received
-from reminders import registry
-from reminders.bookings import Contact
-from reminders.consent import Source
+from factories import MovableClock
+from integration.dispatch_world import BASE_URL, World
+from integration.web_site import (
+    EXPECTED_HEADERS,
+    GUEST,
+    LiveServer,
+    Site,
+    confirm_token_in,
+    forms_in,
+    running_site,
+)
 from reminders.database import create_engine
 from reminders.logs import EventLog
-from reminders.mailer import mailer_for
 from reminders.store import Database
 from reminders.tokens import LinkSigner, Purpose
-from reminders.web import create_app, server
-
-GUEST = "guest@example.com"
-#: Headers every response carries, besides the Content-Security-Policy.
-EXPECTED_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
-    "cache-control": "no-store",
-}
-
-
-class LiveServer:
-    """The app served by uvicorn in a thread, on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.server = server(app)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.listener]}, daemon=True
-        )
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise AssertionError("the web server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.listener.close()
-        assert not self.thread.is_alive(), "the web server did not stop"
-
-
-@dataclass
-class Site:
-    """The running pages, an HTTP client, and the world behind them."""
-
-    world: World
-    client: httpx.Client
-    log: io.StringIO
-
-    @property
-    def signer(self) -> LinkSigner:
-        return LinkSigner(self.world.settings.link_secret(), self.world.clock)
-
-    def status(self, address: str = GUEST) -> tuple[str, str | None, int]:
-        """Return (consent, opt-out source, number of history events) of `address`."""
-        found = registry.status(self.world.database, self.world.settings, address)
-        return found.consent, found.record.opted_out_by, len(found.history)
-
-    def last_event(self, address: str = GUEST) -> tuple[str, str, str, str]:
-        found = registry.status(self.world.database, self.world.settings, address)
-        event = found.history[-1]
-        return event.action, event.source, event.method, event.actor
-
-    def contact(
-        self, email: str = GUEST, *, locale: str = "fr", ref: str = "C-1", confirmed: bool = False
-    ) -> None:
-        contacts = [
-            Contact(
-                ref=ref,
-                agency="annecy",
-                name="Camille Martin",
-                email=email,
-                locale=locale,
-                email_confirmed=confirmed,
-            )
-        ]
-        with self.world.database.transaction() as store:
-            store.upsert_contacts(contacts)
-            registry.apply_import_flags(store, contacts, self.world.clock.now())
-
-    def send_confirmation(self, address: str = GUEST) -> str:
-        """Send the confirmation email as staff do; return the token of its link."""
-        before = len(self.world.mail_server.messages())
-        registry.send_confirmation(
-            self.world.database,
-            self.world.settings,
-            mailer_for(self.world.settings),
-            address,
-            by=Source.AGENT,
-            actor="staff",
-            method="email",
-        )
-        [message] = self.world.mail_server.messages()[before:]
-        return confirm_token_in(message)
-
-    def unsubscribe_token(self, address: str = GUEST) -> str:
-        return self.signer.sign(Purpose.UNSUBSCRIBE, address)
-
-    def submit(self, page: httpx.Response, *, index: int = 0) -> httpx.Response:
-        """Click the button of the page's form number `index`, as a browser would."""
-        action, fields = forms_in(page.text)[index]
-        return self.client.post(action, data=fields)
-
-
-def confirm_token_in(message: Received) -> str:
-    match = re.search(r"https?://\S+/confirm/([A-Za-z0-9_.-]+)", message.part("plain"))
-    assert match, message.part("plain")
-    return match[1]
-
-
-def forms_in(html: str) -> list[tuple[str, dict[str, str]]]:
-    """Return (action, hidden fields) of each POST form of a page."""
-    found = []
-    for attributes, body in re.findall(r"<form ([^>]*)>(.*?)</form>", html, re.S):
-        assert 'method="post"' in attributes, attributes
-        action = re.search(r'action="([^"]*)"', attributes)
-        assert action, attributes
-        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
-        found.append((action[1], fields))
-    return found
+from reminders.web import create_app
 
 
 @pytest.fixture
 def site(world: World) -> Iterator[Site]:
-    log = io.StringIO()
-    app = create_app(world.settings, world.database, log=EventLog(world.clock, stream=log))
-    server = LiveServer(app).start()
-    try:
-        with httpx.Client(base_url=server.url, follow_redirects=False, timeout=20) as client:
-            site = Site(world, client, log)
-            site.contact()
-            yield site
-    finally:
-        server.stop()
+    with running_site(world) as site:
+        yield site
 
 
 # -- confirm ---------------------------------------------------------------------------------
@@ -260,10 +137,11 @@ def test_asking_again_within_minutes_is_refused_with_a_clear_page(site: Site) ->
 
 def _forged(site: Site, kind: str) -> str:
     genuine = site.send_confirmation()
-    payload, stamp, signature = genuine.split(".")
+    middle = len(genuine) // 2
+    flipped = "A" if genuine[middle] != "A" else "B"
     return {
         "garbage": "not-a-token",
-        "tampered": f"{payload}.{stamp}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",
+        "tampered": genuine[:middle] + flipped + genuine[middle + 1 :],
         "other purpose": site.unsubscribe_token(),
         "other key": LinkSigner("another-deployment-key-0123456789", site.world.clock).sign_payload(
             Purpose.CONFIRM, {"a": GUEST, "n": "nonce"}
@@ -375,6 +253,58 @@ def test_an_expired_unsubscribe_link_says_what_to_do(site: Site) -> None:
     assert "Ce lien a expiré" in page.text
     assert "un e-mail plus récent" in page.text
     assert site.status()[0] == "unconfirmed"
+
+
+# -- clocks of two hosts that disagree ---------------------------------------------------------
+
+
+def _signed_ahead(site: Site, ahead: timedelta) -> str:
+    """An unsubscribe token made by a host whose clock runs `ahead` of the web server's."""
+    fast = MovableClock(site.world.clock.now() + ahead)
+    return LinkSigner(site.world.settings.link_secret(), fast).sign(Purpose.UNSUBSCRIBE, GUEST)
+
+
+def test_a_link_made_a_minute_ahead_of_the_servers_clock_works(site: Site) -> None:
+    site.contact(confirmed=True)
+    token = _signed_ahead(site, timedelta(minutes=1))
+
+    page = site.client.get(f"/unsubscribe/{token}")
+    one_click = site.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == 200
+    assert "Me désinscrire" in page.text
+    assert one_click.status_code == 200
+    assert site.status()[:2] == ("opted_out", "contact")
+
+
+def test_a_link_made_far_ahead_of_the_servers_clock_gets_the_invalid_page(site: Site) -> None:
+    site.contact(confirmed=True)
+    token = _signed_ahead(site, timedelta(hours=2))
+
+    page = site.client.get(f"/unsubscribe/{token}")
+    one_click = site.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == one_click.status_code == 400
+    assert "Ce lien n’est pas valide" in page.text
+    assert site.status()[0] == "ok"
+
+
+# -- no address in any URL ---------------------------------------------------------------------
+
+
+def test_no_link_in_an_email_shows_the_address(site: Site) -> None:
+    site.send_confirmation()
+    [message] = site.world.mail_server.to(GUEST)
+    urls = re.findall(r"https?://[^\s<>\"]+", message.part("plain") + message.part("html"))
+    urls += re.findall(r"<(https?://[^>]+)>", str(message.message["List-Unsubscribe"]))
+
+    assert {url.split("/")[3] for url in urls} >= {"confirm", "unsubscribe"}
+    for url in urls:
+        for token in url.split("/")[4:]:
+            padded = token + "=" * (-len(token) % 4)
+            readable = token + base64.urlsafe_b64decode(padded).decode("latin-1")
+            assert "guest" not in readable and "example.com" not in readable, url
+        assert site.client.get(url.removeprefix(BASE_URL)).status_code == 200
 
 
 # -- posts forged by another site's page ----------------------------------------------------

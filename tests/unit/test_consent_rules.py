@@ -130,8 +130,9 @@ CURRENT: tuple[Source | None, ...] = (None, AGENT, CONTACT, SYSTEM, IMPORT)
 #: contact opted out of, so a bounce must not hide that the contact did).
 #: opt_in: staff lift staff's and imports'; an import only an import's; contact and
 #: system never opt in. confirm: the contact (lifts any opt-out); an import (lifts
-#: none); never staff nor the system. send_confirmation: staff once, never to an address
-#: the contact opted out of; the contact from the web page; nobody else.
+#: none); never staff nor the system. send_confirmation: staff once, never to an opted-out
+#: address (lift an agent's or import's opt-out first); the contact from the web page;
+#: nobody else.
 EXPECTED: dict[Action, dict[Source, tuple[Outcome, ...]]] = {
     #                  none       agent      contact    system     import
     Action.OPT_OUT: {
@@ -153,7 +154,7 @@ EXPECTED: dict[Action, dict[Source, tuple[Outcome, ...]]] = {
         IMPORT:       (CONF,      CONF,      CONF,      CONF,      CONF),
     },
     Action.SEND_CONFIRMATION: {
-        AGENT:        (SEND,      SEND,      NO,        SEND,      SEND),
+        AGENT:        (SEND,      NO,        NO,        NO,        NO),
         CONTACT:      (SEND,      SEND,      SEND,      SEND,      SEND),
         SYSTEM:       (NO,        NO,        NO,        NO,        NO),
         IMPORT:       (NO,        NO,        NO,        NO,        NO),
@@ -419,6 +420,17 @@ def test_an_unsubscribe_after_a_bounce_stops_staff_confirmation() -> None:
                      id="staff-confirmation-to-an-unsubscribed-address"),
         pytest.param(record(confirmation_sent_at=CONTACT_SENT), Action.SEND_CONFIRMATION,
                      CONTACT, ("junk folder",), id="contact-asks-again-within-ten-minutes"),
+        pytest.param(record(opted_out_by=IMPORT, opted_out_at=EARLIER),
+                     Action.SEND_CONFIRMATION, AGENT,
+                     ("opted out by import", "lift", "reminders consent opt-in"),
+                     id="staff-confirmation-to-an-address-an-import-opted-out"),
+        pytest.param(record(opted_out_by=AGENT, opted_out_at=EARLIER),
+                     Action.SEND_CONFIRMATION, AGENT,
+                     ("opted out by agent", "lift", "reminders consent opt-in"),
+                     id="staff-confirmation-to-an-address-staff-opted-out"),
+        pytest.param(record(opted_out_by=SYSTEM, opted_out_at=EARLIER),
+                     Action.SEND_CONFIRMATION, AGENT, ("bounce or complaint",),
+                     id="staff-confirmation-to-a-bounced-address"),
     ],
 )  # fmt: skip
 def test_refusals_people_see_name_the_address_and_say_what_to_do(

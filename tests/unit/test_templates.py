@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,9 @@ from reminders.bookings import ANCHOR_FIELDS, Booking, BookingStatus, Contact
 from reminders.config import AgencySettings, KindSettings
 from reminders.errors import TemplateError
 from reminders.kinds import Direction, Kind
+from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
 from reminders.queue import Rendered
+from reminders.registry import confirmation_context
 from reminders.service import email_context
 from reminders.store import Candidate
 from reminders.templates import Renderer
@@ -744,3 +746,45 @@ def test_check_does_not_build_a_huge_constant(tmp_path: Path) -> None:
     folder = write(tmp_path / "defaults", {**PLAIN, "k/body.en.txt": "{{ 'x' * 2000000000 }}"})
 
     assert Renderer(folder).check("k", ("en",)) == []
+
+
+# -- the visible unsubscribe link of every email ---------------------------------------------
+
+
+def _visible_link(rendered: Rendered, url: str) -> None:
+    """Assert the text and HTML parts both show `url` as the unsubscribe link."""
+    assert url in rendered.text
+    assert f'<a href="{url}"' in rendered.html
+    label = "désinscrire" if rendered.locale == "fr" else "Unsubscribe"
+    assert label in rendered.text and label in rendered.html
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "language", "shape"),
+    [pytest.param(*case, id="-".join(case)) for case in SHIPPED_CASES],
+)
+def test_every_shipped_template_shows_the_unsubscribe_link(
+    kind_name: str, language: str, shape: str
+) -> None:
+    rendered = render_shipped(kind_name, language, shape)
+
+    # Planned emails carry the placeholder; the link is made when each email is sent.
+    _visible_link(rendered, UNSUBSCRIBE_URL_PLACEHOLDER)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_confirmation_email_shows_its_unsubscribe_link(language: str) -> None:
+    url = "https://links.example/unsubscribe/gAAAAABopaque"
+    context = confirmation_context(
+        AGENCY,
+        name="Jeanne Martin",
+        address="j@example.com",
+        url="https://links.example/confirm/gAAAAABother",
+        unsubscribe_url=url,
+        valid=timedelta(days=30),
+        expires_on=date(2026, 12, 31),
+    )
+
+    rendered = Renderer(SHIPPED_TEMPLATES).render("confirmation", language, context)
+
+    _visible_link(rendered, url)

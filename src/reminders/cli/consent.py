@@ -13,7 +13,7 @@ import click
 
 from .. import registry, views
 from ..consent import Action, Source
-from ..errors import ReminderError, UsageError
+from ..errors import InvalidAddress, ReminderError, UsageError
 from ..mailer import mailer_for
 from ..planning import EARLIEST_DAY, LATEST_DAY
 from .app import App, cli, fails_cleanly, json_option, pass_app
@@ -195,7 +195,7 @@ def consent_report(
         columns = ["address", "source", "method", "occurred_at", "actor", "detail"]
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([views.plain_cell(row[c]) for c in columns])
+            writer.writerow([views.csv_cell(row[c]) for c in columns])
     else:
         click.echo(views.report_text(rows))
 
@@ -221,8 +221,10 @@ def bounces_group() -> None:
 def bounces_import(app: App, path: Path, as_json: bool) -> None:
     """Opt out addresses that bounced for good or complained (an .eml, an mbox, a Maildir).
 
-    Temporary failures are counted, not acted on; a message that cannot be read is
-    listed and skipped.
+    Temporary failures are counted, not acted on; a message that cannot be read, or
+    that names no valid address, is listed (one line each) and skipped. Every message
+    is read: the exit code is 0 when some were skipped (a bounce mailbox always holds
+    some junk); 1 only when the path itself cannot be read.
     """
     database = app.database
     summary: dict[str, Any] = {"reports": 0, "opted_out": [], "temporary": 0, "skipped": []}
@@ -240,20 +242,23 @@ def bounces_import(app: App, path: Path, as_json: bool) -> None:
                 summary["temporary"] += 1
                 continue
             method = "complaint" if finding.outcome is bounces.Outcome.COMPLAINT else "bounce"
-            detail = finding.diagnostic + (f" (in {where})" if where else "")
-            now = database.clock.now()
-            with database.transaction() as store:
-                decision = registry.change(
-                    store,
+            try:
+                decision = registry.record_bounce(
+                    database,
                     finding.address,
-                    Action.OPT_OUT,
-                    Source.SYSTEM,
-                    method=method,
-                    actor="bounces import",
-                    now=now,
-                    occurred_at=min(finding.arrived_at, now) if finding.arrived_at else None,
-                    detail=detail,
+                    complaint=finding.outcome is bounces.Outcome.COMPLAINT,
+                    diagnostic=finding.diagnostic + (f" (in {where})" if where else ""),
+                    arrived_at=finding.arrived_at,
                 )
+            except InvalidAddress as error:
+                # Nothing was ever sent there: nothing to opt out. The rest still counts.
+                reason = f"{error}: nothing to opt out, skipped"
+                summary["skipped"].append(
+                    {"where": where, "reason": reason, "address": finding.address}
+                )
+                if not as_json:
+                    click.echo(f"skipped {where}: {reason}")
+                continue
             summary["opted_out"].append(
                 {
                     "address": finding.address,
@@ -272,5 +277,5 @@ def bounces_import(app: App, path: Path, as_json: bool) -> None:
     click.echo(
         f"{summary['reports']} reports read: {len(summary['opted_out'])} permanent failures or "
         f"complaints, {summary['temporary']} temporary failures counted (nothing done), "
-        f"{len(summary['skipped'])} messages skipped (not readable as reports)"
+        f"{len(summary['skipped'])} messages skipped (not readable as reports, or no valid address)"
     )

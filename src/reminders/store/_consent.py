@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
 from ..schema import AddressRow, ConfirmationRow, ConsentEventRow, ContactRow
 from ._base import StoreBase
-from ._rows import chunks, consent_from, event_from, rowcount
+from ._rows import chunks, consent_from, event_from
 
 #: What `consent_from` reads of an entry, and its key.
 _ENTRY_COLUMNS = (
@@ -118,15 +118,8 @@ class ConsentStore(StoreBase):
                 updated_at=now,
             ),
             [
-                {
-                    "b_id": entry_id,
-                    "b_opted_out_by": str(r.opted_out_by) if r.opted_out_by else None,
-                    "b_opted_out_at": r.opted_out_at,
-                    "b_confirmed_at": r.confirmed_at,
-                    "b_confirmation_sent_at": r.confirmation_sent_at,
-                    "b_staff_confirmation_sent_at": r.staff_confirmation_sent_at,
-                }
-                for entry_id, r in latest.items()
+                {"b_id": entry_id, **{f"b_{k}": v for k, v in _facts(record).items()}}
+                for entry_id, record in latest.items()
             ],
         )
         self._connection.execute(
@@ -139,15 +132,31 @@ class ConsentStore(StoreBase):
         self._connection.execute(
             update(AddressRow)
             .where(AddressRow.id == entry_id)
-            .values(
-                opted_out_by=str(record.opted_out_by) if record.opted_out_by else None,
-                opted_out_at=record.opted_out_at,
-                confirmed_at=record.confirmed_at,
-                confirmation_sent_at=record.confirmation_sent_at,
-                staff_confirmation_sent_at=record.staff_confirmation_sent_at,
-                updated_at=self._now(),
-            )
+            .values(**_facts(record), updated_at=self._now())
         )
+        self.append_consent_event(entry_id, event)
+
+    def swap_consent(self, entry_id: int, seen: AddressConsent, new: AddressConsent) -> bool:
+        """Store `new` as the entry's facts if they are still `seen`; False if they changed.
+
+        One conditional statement: a decision taken on `seen` is written only while
+        every fact it rested on still holds (two requests at once: one wins, the other
+        reads again and decides again).
+        """
+        unchanged = [
+            getattr(AddressRow, name).is_not_distinct_from(value)
+            for name, value in _facts(seen).items()
+        ]
+        result = self._connection.execute(
+            update(AddressRow)
+            .where(AddressRow.id == entry_id, *unchanged)
+            .values(**_facts(new), updated_at=self._now())
+            .returning(AddressRow.id)
+        )
+        return result.first() is not None
+
+    def append_consent_event(self, entry_id: int, event: ConsentEvent) -> None:
+        """Append one event to the entry's history (which is never changed)."""
         self._connection.execute(insert(ConsentEventRow).values(**_event_values(entry_id, event)))
 
     def history(self, entry_id: int) -> list[ConsentEvent]:
@@ -243,11 +252,37 @@ class ConsentStore(StoreBase):
             "used_at": row.used_at,
         }
 
-    def use_confirmation(self, nonce_hash: str) -> bool:
-        """Mark a confirmation link used; False if it already was (single use)."""
+    def use_confirmation(self, nonce_hash: str, entry_id: int, now: datetime) -> bool:
+        """Take the one use of a confirmation link of the entry, still in date; False if not.
+
+        One conditional statement: of requests at once, exactly one gets True.
+        """
         result = self._connection.execute(
             update(ConfirmationRow)
-            .where(ConfirmationRow.nonce_hash == nonce_hash, ConfirmationRow.used_at.is_(None))
-            .values(used_at=self._now())
+            .where(
+                ConfirmationRow.nonce_hash == nonce_hash,
+                ConfirmationRow.address_id == entry_id,
+                ConfirmationRow.used_at.is_(None),
+                ConfirmationRow.expires_at >= now,
+            )
+            .values(used_at=now)
+            .returning(ConfirmationRow.id)
         )
-        return rowcount(result) == 1
+        return result.first() is not None
+
+    def drop_confirmation(self, nonce_hash: str) -> None:
+        """Forget a confirmation link whose email could not be sent (it was never seen)."""
+        self._connection.execute(
+            delete(ConfirmationRow).where(ConfirmationRow.nonce_hash == nonce_hash)
+        )
+
+
+def _facts(record: AddressConsent) -> dict[str, Any]:
+    """The columns of an entry's facts, by name."""
+    return {
+        "opted_out_by": str(record.opted_out_by) if record.opted_out_by else None,
+        "opted_out_at": record.opted_out_at,
+        "confirmed_at": record.confirmed_at,
+        "confirmation_sent_at": record.confirmation_sent_at,
+        "staff_confirmation_sent_at": record.staff_confirmation_sent_at,
+    }
