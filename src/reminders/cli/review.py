@@ -184,7 +184,14 @@ def edit(app: App, item_id: int) -> None:
     if edited is None or edited == original:
         click.echo(f"item {item_id} unchanged")
         return
-    saved = service.save_edit(app.database, item_id, editing.parse_edit(edited, item))
+    saved = service.save_edit(
+        app.database,
+        app.settings,
+        item_id,
+        editing.parse_edit(edited, item),
+        actor=app.actor,
+        read_at=item.updated_at,
+    )
     click.echo(f"item {saved.id} saved as edited: {saved.subject}")
 
 
@@ -194,6 +201,20 @@ def edit(app: App, item_id: int) -> None:
 @fails_cleanly
 def discard(app: App, item_ids: tuple[int, ...]) -> None:
     """Discard items: they leave the list and are never sent."""
-    items = service.discard(app.database, list(item_ids))
+    items = service.discard(app.database, list(item_ids), app.actor)
     for item in items:
         click.echo(f"item {item.id} discarded ({item.kind}, booking {item.booking_ref})")
+
+
+@cli.command()
+@click.argument("item_ids", type=int, nargs=-1, required=True, metavar="ID...")
+@pass_app
+@fails_cleanly
+def restore(app: App, item_ids: tuple[int, ...]) -> None:
+    """Bring discarded items back to pending, while their window is open."""
+    items = service.restore(app.database, app.settings, list(item_ids), app.actor)
+    for item in items:
+        click.echo(
+            f"item {item.id} restored to pending ({item.kind}, booking {item.booking_ref}, "
+            f"listed until {item.visible_until.isoformat()})"
+        )

@@ -149,6 +149,7 @@ class PlanningStore(StoreBase):
                 "body_text": i.content.text,
                 "body_html": i.content.html,
                 "edited": False,
+                "auto_send": i.auto_send,
                 "rendered_at": now,
                 "created_at": now,
                 "updated_at": now,

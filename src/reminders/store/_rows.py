@@ -45,6 +45,8 @@ class NewItem:
     visible: DateRange
     status: Status
     content: Rendered
+    #: created while its kind is set to auto_send: the daemon may approve it
+    auto_send: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +122,7 @@ def item_from(row: Row[Any]) -> QueueItem:
         sent_at=aware_or_none(item.sent_at),
         last_error=item.last_error,
         consent=consent_from(row.AddressRow) if row.AddressRow is not None else None,
+        edited_by=item.edited_by,
     )
 
 
