@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from babel.dates import format_date
 
 from .config import Settings
 from .consent import ConsentReason
@@ -15,6 +17,10 @@ from .delivery import Delivery, DispatchReport, Result
 from .queue import QueueItem
 from .registry import AddressStatus
 from .service import AgencyPlan
+
+if TYPE_CHECKING:
+    from .explain import Explanation
+    from .forecast import TabDay
 
 
 def to_json(value: Any) -> str:
@@ -486,3 +492,66 @@ def report_text(rows: list[dict[str, Any]]) -> str:
         table(("ADDRESS", "SOURCE", "METHOD", "SINCE", "BY"), cells, indent="")
         + f"\n{len(rows)} opted-out address{'es' if len(rows) != 1 else ''}"
     )
+
+
+def forecast_text(rows: Sequence[TabDay], settings: Settings) -> str:
+    """One table per agency: a line per day, a column per tab."""
+    lines: list[str] = []
+    for agency in settings.agency:
+        mine = [r for r in rows if r.agency == agency.code]
+        if not mine:
+            continue
+        tabs = list(dict.fromkeys(r.tab for r in mine))
+        days = list(dict.fromkeys(r.day for r in mine))
+        counts = {(r.day, r.tab): r.count for r in mine}
+        lines.append(f"{agency.code} — {agency.name}: emails each tab will hold")
+        lines.append(
+            table(
+                ("DAY", *tabs, "TOTAL"),
+                [
+                    (
+                        f"{day.isoformat()} {format_date(day, 'EEE', locale=agency.locale)}",
+                        *(counts[(day, tab)] for tab in tabs),
+                        sum(counts[(day, tab)] for tab in tabs),
+                    )
+                    for day in days
+                ],
+            )
+        )
+    return "\n".join(lines) or "no kind is enabled: add delays under [agency.delays]"
+
+
+def explanation_object(explanation: Explanation) -> dict[str, Any]:
+    """`explain --json`: SPEC §9 fields, and the tab and what happens next."""
+    return {
+        "kind": explanation.kind,
+        "tab": explanation.tab,
+        "anchor_on": explanation.anchor_on,
+        "visible_from": explanation.visible_from,
+        "visible_until": explanation.visible_until,
+        "eligible": explanation.eligible,
+        "reason": explanation.reason,
+        "item": explanation.item,
+        "status": explanation.status,
+        "consent": explanation.consent,
+        "next": explanation.next,
+    }
+
+
+def explanation_text(booking_ref: str, explanations: Sequence[Explanation]) -> str:
+    if not explanations:
+        return f"booking {booking_ref}: its agency has no kind enabled"
+    lines = [f"booking {booking_ref} ({explanations[0].agency}), contact consent: "
+             f"{explanations[0].consent}"]  # fmt: skip
+    for e in explanations:
+        listed = (
+            f"listed {e.visible_from.isoformat()}..{e.visible_until.isoformat()}"
+            if e.visible_from and e.visible_until
+            else "no window"
+        )
+        anchor = e.anchor_on.isoformat() if e.anchor_on else "-"
+        state = f"item {e.item} {e.status}" if e.item is not None else "no item"
+        verdict = "eligible" if e.eligible else f"not eligible: {e.reason}"
+        lines.append(f"  {e.tab} ({e.kind}): anchor {anchor}, {listed}; {verdict}; {state}")
+        lines.append(f"    next: {e.next}")
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ import os
 import shlex
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -148,3 +149,116 @@ def test_a_stale_save_is_refused_and_names_who_changed_the_email(
     assert item["subject"] == "Votre solde, Marie"
     # the time is annecy's (CET in December), not UTC
     assert " CET, after you opened it" in message
+
+
+# -- forecast -----------------------------------------------------------------------------
+
+#: Bookings imported after the planned day's pass: known today, not yet queued.
+LATER_BOOKINGS = [
+    # balance 2026-12-25 (listed 11-25..12-25), arrival 12-12 (12-05..12-12),
+    # departure 12-19 (12-26..)
+    "F-1,annecy,C-1,Chalet Neige,confirmed,,2026-12-25,300.00,EUR,2026-12-12,2026-12-19",
+    # an option expiring on 12-06: listed 12-04..12-06
+    "F-2,annecy,C-2,Studio Lac,option,2026-12-06,,0.00,EUR,2027-02-01,2027-02-08",
+    # cancelled: nothing
+    "F-3,annecy,C-2,Studio Port,cancelled,,2026-12-20,100.00,EUR,2026-12-07,2026-12-14",
+    # montreal: departure 12-03, +5: listed 12-08..12-22
+    "F-4,montreal,C-5,Chalet Ski,confirmed,,,0.00,CAD,2026-11-26,2026-12-03",
+    # auckland: arrival 12-06, delay 3: listed 12-03..12-06
+    "F-5,auckland,C-6,Bach Raglan,confirmed,,,0.00,NZD,2026-12-06,2026-12-13",
+    # B-1's balance is paid since: its pending email is withdrawn at the next pass
+    "B-1,annecy,C-1,Chalet Les Aravis,confirmed,,2026-12-20,0.00,EUR,2027-01-19,2027-01-26",
+]
+
+
+def test_forecast_matches_the_plans_of_the_following_days(
+    planned: Workspace, planned_ids: Ids
+) -> None:
+    planned.ok("import", "bookings", str(planned.write_bookings(LATER_BOOKINGS)))
+    planned.ok("discard", str(planned_ids[("B-4", "post_departure")]))  # never comes back
+    noon = on("2026-12-01")  # 13:00 in annecy, 07:00 in montreal, 01:00 on 12-02 in auckland
+
+    rows = invoke(planned, "forecast", "--days", "8", "--json", clock=noon).json()
+
+    assert {tuple(sorted(r)) for r in rows} >= {("agency", "count", "day", "kind", "tab")}
+    by_agency: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_agency.setdefault(row["agency"], []).append(row)
+    assert sorted(by_agency) == ["annecy", "auckland", "montreal"]
+    assert min(r["day"] for r in by_agency["annecy"]) == "2026-12-02"
+    assert min(r["day"] for r in by_agency["auckland"]) == "2026-12-03"  # its own tomorrow
+    assert len({r["day"] for r in by_agency["montreal"]}) == 8
+    assert sum(r["count"] for r in rows) > 0
+    for code, mine in by_agency.items():
+        for day in sorted({r["day"] for r in mine}):
+            planned.ok("plan", "--agency", code, "--date", day)
+            pending = planned.queue("--agency", code)
+            for row in (r for r in mine if r["day"] == day):
+                actual = sum(1 for i in pending if i["kind"] == row["kind"])
+                assert actual == row["count"], (code, day, row["kind"], row["count"], actual)
+
+
+def test_forecast_text_is_a_table_per_agency_with_the_tab_labels(planned: Workspace) -> None:
+    result = invoke(planned, "forecast", "--days", "3", "--agency", "annecy")
+
+    assert result.code == 0, result.describe()
+    lines = result.stdout.splitlines()
+    assert lines[0] == "annecy — Agence du Lac: emails each tab will hold"
+    assert "Rappel solde" in lines[1] and "Après départ" in lines[1]
+    assert lines[2].split()[0] == "2026-12-02"
+    assert len(lines) == 5
+
+
+# -- explain ------------------------------------------------------------------------------
+
+
+def test_explain_json_says_for_each_kind_why_or_why_not(
+    planned: Workspace, planned_ids: Ids
+) -> None:
+    found = {e["kind"]: e for e in invoke(planned, "explain", "B-2", "--json").json()}
+
+    assert sorted(found) == ["arrival", "balance_due", "option_expiry", "post_departure"]
+    for e in found.values():
+        assert {
+            "kind", "anchor_on", "visible_from", "visible_until", "eligible", "reason", "item",
+            "status", "consent",
+        } <= set(e)  # fmt: skip
+    arrival = found["arrival"]
+    assert (arrival["anchor_on"], arrival["visible_from"], arrival["visible_until"]) == (
+        "2026-12-05",
+        "2026-11-28",
+        "2026-12-05",
+    )
+    assert (arrival["eligible"], arrival["reason"]) == (True, None)
+    assert (arrival["item"], arrival["status"]) == (planned_ids[("B-2", "arrival")], "pending")
+    assert arrival["consent"] == "unconfirmed"
+    balance = found["balance_due"]
+    assert (balance["eligible"], balance["item"], balance["status"]) == (False, None, None)
+    assert "balance is paid" in balance["reason"]
+    option = found["option_expiry"]
+    assert option["eligible"] is False
+    assert "has no option_expires_on date" in option["reason"]
+    assert option["visible_from"] is None
+    departure = found["post_departure"]  # departure 12-12: listed 12-19..01-02
+    assert (departure["eligible"], departure["item"]) == (True, None)
+    assert departure["visible_from"] == "2026-12-19"
+    assert "the planning pass of 2026-12-19 queues it" in departure["next"]
+
+
+def test_explain_text_says_what_happens_next(planned: Workspace, planned_ids: Ids) -> None:
+    planned.ok("discard", str(planned_ids[("B-1", "balance_due")]))
+
+    result = invoke(planned, "explain", "B-1")
+
+    assert result.code == 0, result.describe()
+    text = result.stdout
+    assert "booking B-1 (annecy), contact consent: ok" in text
+    assert "Rappel solde (balance_due): anchor 2026-12-20, listed 2026-11-20..2026-12-20" in text
+    item = planned_ids[("B-1", "balance_due")]
+    assert f"next: item {item} was discarded: 'reminders restore {item}' until 2026-12-20" in text
+
+
+def test_explain_an_unknown_booking_is_one_line_naming_it(planned: Workspace) -> None:
+    result = planned.run("explain", "NOPE-9")
+
+    assert_fails(result, 1, "no booking 'NOPE-9'")
