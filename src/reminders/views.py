@@ -66,10 +66,32 @@ def item_object(item: QueueItem, consent: ConsentReason, tab: str) -> dict[str, 
     }
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
-    """Lay out rows in aligned columns (the last column is not padded)."""
-    cells = [[str(h) for h in headers]] + [[_cell(c) for c in row] for row in rows]
+#: Cells are cut at this many characters, unless the table is given a width.
+CELL_CHARS = 60
+#: The last column keeps at least this many characters on a narrow terminal.
+MIN_LAST_CHARS = 20
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    indent: str = "  ",
+    *,
+    width: int | None = None,
+) -> str:
+    """Lay out rows in aligned columns (the last column is not padded).
+
+    With a `width` (the terminal's; 0: no terminal), the last column takes the room
+    the others leave on the line, however long, instead of being cut at CELL_CHARS.
+    """
+    last_limit = None if width is not None else CELL_CHARS
+    cells = [[str(h) for h in headers]] + [
+        [*(_cell(c) for c in row[:-1]), _cell(row[-1], last_limit)] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    if width:
+        room = max(width - len(indent) - sum(w + 2 for w in widths[:-1]), MIN_LAST_CHARS)
+        cells = [[*r[:-1], _cut(r[-1], room)] for r in cells]
     lines = []
     for row in cells:
         padded = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)] + [row[-1]]
@@ -77,13 +99,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = CELL_CHARS) -> str:
     if value is None:
         return "-"
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+    return _cut(str(value), limit)
+
+
+def _cut(text: str, limit: int | None) -> str:
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plan_object(report: AgencyPlan, dry_run: bool) -> dict[str, Any]:
@@ -221,8 +246,13 @@ QUEUE_HEADERS = (
 )
 
 
-def queue_text(objects: list[dict[str, Any]], settings: Settings, status: str) -> str:
-    """Lay out queue items by agency, then tab, in the configuration's order."""
+def queue_text(
+    objects: list[dict[str, Any]], settings: Settings, status: str, width: int = 0
+) -> str:
+    """Lay out queue items by agency, then tab, in the configuration's order.
+
+    Subjects take the room the terminal's `width` leaves (0, not a terminal: whole).
+    """
     if not objects:
         return f"no {'' if status == 'all' else status + ' '}items"
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -249,7 +279,7 @@ def queue_text(objects: list[dict[str, Any]], settings: Settings, status: str) -
             )
             for r in rows
         ]
-        lines.append(table(QUEUE_HEADERS, cells, indent="    "))
+        lines.append(table(QUEUE_HEADERS, cells, indent="    ", width=width))
     return "\n".join(lines)
 
 

@@ -262,3 +262,53 @@ def test_explain_an_unknown_booking_is_one_line_naming_it(planned: Workspace) ->
     result = planned.run("explain", "NOPE-9")
 
     assert_fails(result, 1, "no booking 'NOPE-9'")
+
+
+# -- frictions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        pytest.param("Rappel solde", id="french-tab"),
+        pytest.param("balance reminders", id="english-tab-any-case"),
+        pytest.param("balance_due", id="kind-name"),
+    ],
+)
+def test_kind_accepts_a_tab_label(planned: Workspace, label: str) -> None:
+    items = planned.queue("--kind", label)
+
+    assert [(i["booking_ref"], i["kind"]) for i in items] == [("B-1", "balance_due")]
+
+
+def test_an_unknown_kind_names_the_kinds_and_the_labels(planned: Workspace) -> None:
+    result = planned.run("queue", "--kind", "Rappel soldes")
+
+    assert_fails(result, 2, "unknown kind 'Rappel soldes'", "balance_due", "Rappel solde")
+
+
+LONG_SUBJECT = "Votre solde " + "très " * 25 + "fin"
+
+
+def test_queue_subjects_use_the_whole_terminal_width(planned: Workspace, planned_ids: Ids) -> None:
+    script = planned.write(
+        "long.py",
+        "import sys, os\nfrom pathlib import Path\np = Path(sys.argv[-1])\n"
+        "rest = p.read_text(encoding='utf-8').split('\\n', 1)[1]\n"
+        f"p.write_text('Subject: {LONG_SUBJECT}\\n' + rest, encoding='utf-8')\n"
+        "later = p.stat().st_mtime + 10\nos.utime(p, (later, later))\n",
+    )
+    planned.ok(
+        "edit",
+        str(planned_ids[("B-1", "balance_due")]),
+        env={"EDITOR": f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"},
+    )
+
+    wide = planned.ok("queue", "--kind", "balance_due", env={"COLUMNS": "300"}).stdout
+    narrow = planned.ok("queue", "--kind", "balance_due", env={"COLUMNS": "160"}).stdout
+    piped = planned.ok("queue", "--kind", "balance_due").stdout
+
+    assert f"(edited) {LONG_SUBJECT}" in wide
+    assert all(len(line) <= 160 for line in narrow.splitlines()), narrow
+    assert "(edited) Votre solde très" in narrow and "…" in narrow
+    assert LONG_SUBJECT in piped  # a pipe gets whole subjects
