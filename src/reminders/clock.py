@@ -47,6 +47,17 @@ def local_today(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
+def local_time(instant: datetime, zone: ZoneInfo) -> str:
+    """Write `instant` as staff read it: the date and time in `zone`, and the zone's abbreviation.
+
+    Around a DST change the abbreviation tells the two 02:30 of the night apart
+    (CEST, then CET); JSON output keeps ISO 8601 with its offset instead.
+    """
+    if instant.tzinfo is None:
+        raise ValueError("local_time needs a timezone-aware instant")
+    return f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
 def monotonic_s() -> float:
     """Return seconds on a clock that only moves forward: for budgets and timeouts, not dates."""
     return time.monotonic()

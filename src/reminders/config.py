@@ -346,8 +346,26 @@ class AgencySettings(_Section):
             for name, delay in self.delays.items()
         ]
 
+    def kind_name(self, name_or_tab: str) -> str | None:
+        """Return the kind named `name_or_tab`, or whose tab label it is (any language).
+
+        Labels are matched whatever their case and surrounding spaces: staff type
+        what they see in `today` and `queue` ("Rappel solde", "after departure").
+        """
+        definitions = self.definitions()
+        if name_or_tab in definitions:
+            return name_or_tab
+        wanted = " ".join(name_or_tab.split()).casefold()
+        for name, definition in definitions.items():
+            if any(
+                " ".join(label.split()).casefold() == wanted for label in definition.tab.values()
+            ):
+                return name
+        return None
+
     def kind(self, name: str) -> Kind:
-        """Return the enabled kind `name`, or explain which ones are."""
+        """Return the enabled kind `name` (or whose tab label it is), or explain which are."""
+        name = self.kind_name(name) or name
         for kind in self.enabled_kinds():
             if kind.name == name:
                 return kind
@@ -448,6 +466,26 @@ class Settings(BaseSettings):
 
     def agency_codes(self) -> str:
         return ", ".join(a.code for a in self.agency) or "none (add an [[agency]] table)"
+
+    def kind_name(self, name_or_tab: str, agency: str | None = None) -> str:
+        """Return the kind `name_or_tab` names (a kind's name or its tab label), or explain."""
+        for each in self.agencies(agency):
+            found = each.kind_name(name_or_tab)
+            if found is not None:
+                return found
+        known = sorted({k for a in self.agencies(agency) for k in a.definitions()})
+        labels = sorted(
+            {
+                label
+                for a in self.agencies(agency)
+                for k in a.enabled_kinds()
+                for label in k.tab.values()
+            }
+        )
+        raise UsageError(
+            f"unknown kind {name_or_tab!r}: give a kind ({', '.join(known)}) or a tab label "
+            f"({', '.join(labels)})"
+        )
 
     def agencies(self, code: str | None = None) -> list[AgencySettings]:
         """Return all agencies, or just `code` (checked)."""

@@ -47,3 +47,7 @@ class TransitionError(ReminderError):
 
 class InvalidAddress(ReminderError):
     """The email address is not valid: correct it in the contacts file and import it again."""
+
+
+class StaleEdit(ReminderError):
+    """Someone changed this email after you opened it: open it again and redo your change."""

@@ -23,9 +23,16 @@ class Eligibility:
 
     def admits(self, booking: Booking) -> bool:
         """Tell whether `booking` qualifies for the kind."""
+        return self.refusal(booking) is None
+
+    def refusal(self, booking: Booking) -> str | None:
+        """Tell why `booking` does not qualify for the kind, or None when it does."""
         if booking.status not in self.statuses:
-            return False
-        return not (self.needs_outstanding_balance and booking.balance_outstanding <= 0)
+            wanted = " or ".join(sorted(self.statuses))
+            return f"the booking is {booking.status}, the kind is for {wanted} bookings"
+        if self.needs_outstanding_balance and booking.balance_outstanding <= 0:
+            return "nothing is owed: the balance is paid"
+        return None
 
 
 #: Eligibility rules by the name of the built-in kind that defines them; custom kinds

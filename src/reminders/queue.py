@@ -26,7 +26,8 @@ class Status(StrEnum):
 #: Allowed transitions: target status -> the statuses it may come from.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # Consent withdrawn while an item waited for the dispatcher: back to its tab.
-    Status.PENDING: frozenset({Status.APPROVED}),
+    # Staff restore a discarded item while its window is open (the store checks the window).
+    Status.PENDING: frozenset({Status.APPROVED, Status.DISCARDED}),
     # A transient failure (server unreachable, 4xx) leaves the item sendable.
     Status.APPROVED: frozenset({Status.PENDING, Status.SENDING}),
     # A person's `send` approves and claims a pending item in one step; from unknown
@@ -107,3 +108,5 @@ class QueueItem:
     last_error: str | None = None
     #: the registry's entry for the contact's address (None: no address)
     consent: AddressConsent | None = None
+    #: who saved the last edit
+    edited_by: str | None = None

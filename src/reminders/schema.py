@@ -187,6 +187,11 @@ class ItemRow(Base):
     body_html: Mapped[str] = mapped_column(Text)
     #: staff changed the content: never re-rendered automatically
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: who saved the last edit (a person's name)
+    edited_by: Mapped[str | None] = mapped_column(String(100))
+    #: created while its kind was set to auto_send: the daemon approves it itself;
+    #: items queued before auto_send was switched on stay for staff to review
+    auto_send: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     #: when the content was last rendered from templates and booking data
     rendered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -8,19 +8,22 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import registry
 from .bookings import Booking, BookingStatus, Contact
-from .clock import Clock, local_today
+from .clock import Clock, local_time, local_today
 from .config import AgencySettings, Settings
 from .consent import ConsentReason, state_of
-from .errors import TemplateError
+from .errors import StaleEdit, TemplateError, TransitionError, UsageError
 from .kinds import Kind
 from .messages import UNSUBSCRIBE_URL_PLACEHOLDER
 from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
 from .store import Candidate, Database, NewItem, Store
 from .templates import Renderer
+
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -163,6 +166,7 @@ def _queue_kind(
                 visible=decision.visible,
                 status=status,
                 content=content,
+                auto_send=kind.auto_send,
             )
         )
     ids = store.add_items(new_items)
@@ -236,17 +240,91 @@ def reconfirm_after(settings: Settings) -> timedelta:
     return timedelta(days=settings.consent.reconfirm_after_days)
 
 
-def discard(database: Database, item_ids: list[int]) -> list[QueueItem]:
+def discard(database: Database, item_ids: list[int], actor: str | None = None) -> list[QueueItem]:
     """Discard items (all or nothing)."""
+    reason = f"discarded by {actor}" if actor else "discarded by staff"
     with database.transaction() as store:
-        return [
-            store.transition(i, Status.DISCARDED, reason="discarded by staff") for i in item_ids
-        ]
+        return [store.transition(i, Status.DISCARDED, reason=reason) for i in item_ids]
 
 
-def save_edit(database: Database, item_id: int, content: Rendered) -> QueueItem:
+def restore(
+    database: Database, settings: Settings, item_ids: list[int], actor: str
+) -> list[QueueItem]:
+    """Bring discarded items back to pending while their window is open (all or nothing).
+
+    The window is judged on each item's agency's local today. An item that was
+    discarded after a send whose outcome is unknown stays discarded: it may have
+    arrived, and restoring it would let it be sent twice.
+    """
+    restored: list[QueueItem] = []
     with database.transaction() as store:
-        return store.save_edit(item_id, content)
+        for item_id in item_ids:
+            item = store.item(item_id)
+            today = agency_today(settings.agency_by_code(item.agency), database.clock)
+            done = store.restore(item_id, today, reason=f"restored by {actor}")
+            if done is None:
+                raise TransitionError(_why_not_restored(store, item, today))
+            restored.append(done)
+    return restored
+
+
+def _why_not_restored(store: Store, item: QueueItem, today: date) -> str:
+    if item.status is not Status.DISCARDED:
+        return (
+            f"item {item.id} is {item.status}, not discarded: only discarded items can be "
+            f"restored (see 'reminders show {item.id}')"
+        )
+    if store.had_unknown_send(item.id):
+        return (
+            f"item {item.id} was discarded after a send whose outcome is unknown: it may have "
+            f"arrived, so it stays discarded (check with the guest, then plan a new email)"
+        )
+    window = f"{item.visible_from.isoformat()}..{item.visible_until.isoformat()}"
+    when = "closed" if today > item.visible_until else "is not open yet"
+    return (
+        f"item {item.id} cannot be restored: its window {window} {when} "
+        f"(today is {today.isoformat()} in {item.agency})"
+    )
+
+
+def save_edit(
+    database: Database,
+    settings: Settings,
+    item_id: int,
+    content: Rendered,
+    *,
+    actor: str,
+    read_at: datetime | None,
+) -> QueueItem:
+    """Save staff's version of an email, unless it changed since the editor read it.
+
+    `read_at` is the item's `updated_at` as the editor read it (None: no check).
+    A stale save raises `StaleEdit` naming who changed it and when, in the
+    agency's local time; nothing is saved.
+    """
+    with database.transaction() as store:
+        saved = store.save_edit(item_id, content, actor=actor, read_at=read_at)
+        if saved is not None:
+            return saved
+        current = store.item(item_id)
+    raise StaleEdit(_stale_message(settings, current))
+
+
+def _stale_message(settings: Settings, item: QueueItem) -> str:
+    try:
+        when = local_time(item.updated_at, settings.agency_by_code(item.agency).zone)
+    except UsageError:
+        when = local_time(item.updated_at, UTC_ZONE)
+    if item.edited and item.edited_by:
+        who = item.edited_by
+    elif item.edited:
+        who = "another person"
+    else:
+        who = "the planner (its booking or contact changed)"
+    return (
+        f"item {item.id} was changed by {who} at {when}, after you opened it: your version "
+        f"was not saved; open it again ('reminders edit {item.id}') and redo your change"
+    )
 
 
 def today_summary(database: Database, settings: Settings) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from typing import Any, cast, overload
 
 import jinja2
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, get_date_format
 from babel.numbers import format_currency, format_decimal
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
@@ -395,7 +395,27 @@ def _where(error: Exception, name: str) -> str:
 def _format_date(context: jinja2.runtime.Context, value: date | None, style: str = "long") -> str:
     if value is None:
         return ""
-    return format_date(value, format=style, locale=context["language"])
+    return local_date(value, style, context["language"])
+
+
+#: A day-of-month field written as one `d` (not `dd`), outside quoted literals.
+_DAY_FIELD = re.compile(r"(?<![d'])d(?![d'])")
+
+
+def local_date(value: date, style: str, language: str) -> str:
+    """Write `value` in `language` with Babel's `style` (or a CLDR pattern).
+
+    French writes the first of a month as an ordinal, "1er décembre", which CLDR's
+    patterns do not: the day field of the pattern gets the suffix on that day only
+    ("2 décembre"; "01/12/2026" in the short style, whose field is `dd`, is left alone).
+    """
+    if language.split("_")[0] == "fr" and value.day == 1:
+        pattern = style
+        for named in ("short", "medium", "long", "full"):
+            if style == named:
+                pattern = get_date_format(named, locale=language).pattern
+        style = _DAY_FIELD.sub("d'er'", pattern, count=1)
+    return format_date(value, format=style, locale=language)
 
 
 @jinja2.pass_context

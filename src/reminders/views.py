@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from babel.dates import format_date
 
 from .config import Settings
 from .consent import ConsentReason
@@ -16,6 +18,10 @@ from .dkim import Alignment, DkimSigner
 from .queue import QueueItem
 from .registry import AddressStatus
 from .service import AgencyPlan
+
+if TYPE_CHECKING:
+    from .explain import Explanation
+    from .forecast import TabDay
 
 
 def to_json(value: Any) -> str:
@@ -61,10 +67,32 @@ def item_object(item: QueueItem, consent: ConsentReason, tab: str) -> dict[str, 
     }
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> str:
-    """Lay out rows in aligned columns (the last column is not padded)."""
-    cells = [[str(h) for h in headers]] + [[_cell(c) for c in row] for row in rows]
+#: Cells are cut at this many characters, unless the table is given a width.
+CELL_CHARS = 60
+#: The last column keeps at least this many characters on a narrow terminal.
+MIN_LAST_CHARS = 20
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    indent: str = "  ",
+    *,
+    width: int | None = None,
+) -> str:
+    """Lay out rows in aligned columns (the last column is not padded).
+
+    With a `width` (the terminal's; 0: no terminal), the last column takes the room
+    the others leave on the line, however long, instead of being cut at CELL_CHARS.
+    """
+    last_limit = None if width is not None else CELL_CHARS
+    cells = [[str(h) for h in headers]] + [
+        [*(_cell(c) for c in row[:-1]), _cell(row[-1], last_limit)] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    if width:
+        room = max(width - len(indent) - sum(w + 2 for w in widths[:-1]), MIN_LAST_CHARS)
+        cells = [[*r[:-1], _cut(r[-1], room)] for r in cells]
     lines = []
     for row in cells:
         padded = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)] + [row[-1]]
@@ -72,13 +100,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = CELL_CHARS) -> str:
     if value is None:
         return "-"
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+    return _cut(str(value), limit)
+
+
+def _cut(text: str, limit: int | None) -> str:
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plan_object(report: AgencyPlan, dry_run: bool) -> dict[str, Any]:
@@ -237,8 +268,13 @@ QUEUE_HEADERS = (
 )
 
 
-def queue_text(objects: list[dict[str, Any]], settings: Settings, status: str) -> str:
-    """Lay out queue items by agency, then tab, in the configuration's order."""
+def queue_text(
+    objects: list[dict[str, Any]], settings: Settings, status: str, width: int = 0
+) -> str:
+    """Lay out queue items by agency, then tab, in the configuration's order.
+
+    Subjects take the room the terminal's `width` leaves (0, not a terminal: whole).
+    """
     if not objects:
         return f"no {'' if status == 'all' else status + ' '}items"
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -265,7 +301,7 @@ def queue_text(objects: list[dict[str, Any]], settings: Settings, status: str) -
             )
             for r in rows
         ]
-        lines.append(table(QUEUE_HEADERS, cells, indent="    "))
+        lines.append(table(QUEUE_HEADERS, cells, indent="    ", width=width))
     return "\n".join(lines)
 
 
@@ -524,3 +560,66 @@ def report_text(rows: list[dict[str, Any]]) -> str:
         table(("ADDRESS", "SOURCE", "METHOD", "SINCE", "BY"), cells, indent="")
         + f"\n{len(rows)} opted-out address{'es' if len(rows) != 1 else ''}"
     )
+
+
+def forecast_text(rows: Sequence[TabDay], settings: Settings) -> str:
+    """One table per agency: a line per day, a column per tab."""
+    lines: list[str] = []
+    for agency in settings.agency:
+        mine = [r for r in rows if r.agency == agency.code]
+        if not mine:
+            continue
+        tabs = list(dict.fromkeys(r.tab for r in mine))
+        days = list(dict.fromkeys(r.day for r in mine))
+        counts = {(r.day, r.tab): r.count for r in mine}
+        lines.append(f"{agency.code} — {agency.name}: emails each tab will hold")
+        lines.append(
+            table(
+                ("DAY", *tabs, "TOTAL"),
+                [
+                    (
+                        f"{day.isoformat()} {format_date(day, 'EEE', locale=agency.locale)}",
+                        *(counts[(day, tab)] for tab in tabs),
+                        sum(counts[(day, tab)] for tab in tabs),
+                    )
+                    for day in days
+                ],
+            )
+        )
+    return "\n".join(lines) or "no kind is enabled: add delays under [agency.delays]"
+
+
+def explanation_object(explanation: Explanation) -> dict[str, Any]:
+    """`explain --json`: SPEC §9 fields, and the tab and what happens next."""
+    return {
+        "kind": explanation.kind,
+        "tab": explanation.tab,
+        "anchor_on": explanation.anchor_on,
+        "visible_from": explanation.visible_from,
+        "visible_until": explanation.visible_until,
+        "eligible": explanation.eligible,
+        "reason": explanation.reason,
+        "item": explanation.item,
+        "status": explanation.status,
+        "consent": explanation.consent,
+        "next": explanation.next,
+    }
+
+
+def explanation_text(booking_ref: str, explanations: Sequence[Explanation]) -> str:
+    if not explanations:
+        return f"booking {booking_ref}: its agency has no kind enabled"
+    lines = [f"booking {booking_ref} ({explanations[0].agency}), contact consent: "
+             f"{explanations[0].consent}"]  # fmt: skip
+    for e in explanations:
+        listed = (
+            f"listed {e.visible_from.isoformat()}..{e.visible_until.isoformat()}"
+            if e.visible_from and e.visible_until
+            else "no window"
+        )
+        anchor = e.anchor_on.isoformat() if e.anchor_on else "-"
+        state = f"item {e.item} {e.status}" if e.item is not None else "no item"
+        verdict = "eligible" if e.eligible else f"not eligible: {e.reason}"
+        lines.append(f"  {e.tab} ({e.kind}): anchor {anchor}, {listed}; {verdict}; {state}")
+        lines.append(f"    next: {e.next}")
+    return "\n".join(lines)

@@ -182,18 +182,19 @@ def test_it_plans_each_agency_at_its_local_plan_at(
 
 
 def test_auto_send_kinds_go_out_without_staff_and_survive_a_server_outage(
-    planned: Workspace, mail_server: MailServer, daemons: list[Daemon]
+    loaded: Workspace, mail_server: MailServer, daemons: list[Daemon]
 ) -> None:
-    with_agency_lines(planned, "montreal", "max_per_minute = 600")
-    text = (planned.folder / "reminders.toml").read_text(encoding="utf-8")
-    planned.write("reminders.toml", text + "\n[agency.auto_send]\narrival = true\n")
+    with_agency_lines(loaded, "montreal", "max_per_minute = 600")
+    text = (loaded.folder / "reminders.toml").read_text(encoding="utf-8")
+    loaded.write("reminders.toml", text + "\n[agency.auto_send]\narrival = true\n")
     mail_server.stop()
-    # Auto-send approves what is listed today: the day the data is planned for.
-    daemon = Daemon(planned, daemon_env(mail_server), frozen_at="2026-12-01T08:00:00Z")
+    # Auto-send approves what the daemon's own pass queues (the catch-up pass of a
+    # database never planned) and is listed today: the day the data is made for.
+    daemon = Daemon(loaded, daemon_env(mail_server), frozen_at="2026-12-01T08:00:00Z")
     daemons.append(daemon)
 
     retry = daemon.wait_for("mail.retry")
-    assert planned.queue("--status", "sent") == []
+    assert loaded.queue("--status", "sent") == []
     mail_server.start()
     sent = daemon.wait_for("mail.sent", timeout_s=30)
     assert daemon.stop() == 0, daemon.log()
@@ -202,11 +203,11 @@ def test_auto_send_kinds_go_out_without_staff_and_survive_a_server_outage(
     assert retry["agency"] == "auckland" and sent["agency"] == "auckland"
     received = mail_server.messages()
     assert [m.rcpt_to for m in received] == [("aroha.ngata@example.nz",)]
-    item = by_ref(planned.queue("--status", "sent"))[("B-6", "arrival")]
+    item = by_ref(loaded.queue("--status", "sent"))[("B-6", "arrival")]
     assert received[0].message["Message-ID"] == item["message_id"]
     assert item["approved_by"] == "auto_send"
     # Staff-reviewed kinds still wait for staff.
-    assert ("B-5", "arrival") in by_ref(planned.queue())
+    assert ("B-5", "arrival") in by_ref(loaded.queue())
 
 
 def test_sigterm_lets_the_message_in_flight_finish(

@@ -313,6 +313,24 @@ def test_auto_send_approves_consenting_visible_items_of_its_kind_only(world: Wor
     ]
 
 
+def test_auto_send_leaves_the_emails_queued_before_it_was_on_to_staff(world: World) -> None:
+    """Issue 11: turning auto_send on must not send what staff were still reviewing."""
+    past_stay = {"arrival_on": day("2026-11-17"), "departure_on": day("2026-11-24")}
+    world.configure(agency={"delays": {"post_departure": 7}})
+    world.contact("C-1", address_of(1))
+    world.booking("B-1", "C-1", **past_stay)  # listed from 12-01, while staff review
+    world.plan()
+    world.configure(agency={"delays": {"post_departure": 7}, "auto_send": {"post_departure": True}})
+    world.contact("C-2", address_of(2))
+    world.booking("B-2", "C-2", **past_stay)  # queued once auto_send is on
+    world.plan()
+
+    assert world.dispatcher().approve_automatic() == 1
+
+    assert world.item_of("B-1", "post_departure").status is Status.PENDING
+    assert world.item_of("B-2", "post_departure").approved_by == AUTO_SEND
+
+
 def test_rate_limit_spaces_an_agencys_messages_evenly(world: World) -> None:
     world.configure(agency={"max_per_minute": 60})
     ids = world.guests(1, 2, 3)

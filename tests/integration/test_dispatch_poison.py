@@ -90,8 +90,11 @@ def test_an_edited_hostile_subject_never_becomes_a_header(world: World, subject:
     # Around `reminders edit`, which refuses it: as an older version may have stored it.
     service.save_edit(
         world.database,
+        world.settings,
         item_id,
         Rendered(subject=subject, text=item.text, html=item.html, locale=item.locale),
+        actor="staff",
+        read_at=item.updated_at,
     )
 
     report = world.dispatcher().send([item_id, other])

@@ -397,7 +397,9 @@ def test_edited_email_is_never_rendered_again(world: World) -> None:
     staff_text = Rendered(
         subject="Petit rappel", text="Texte adapté\n", html="<p>x</p>", locale="fr"
     )
-    service.save_edit(world.database, item.id, staff_text)
+    service.save_edit(
+        world.database, world.settings, item.id, staff_text, actor="staff", read_at=item.updated_at
+    )
 
     world.clock.advance(hours=1)
     world.put(ref="B1", balance_due_on=day("2026-12-20"), balance_outstanding=Decimal("300.00"))

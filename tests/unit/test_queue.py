@@ -32,6 +32,7 @@ ALLOWED = [
     (S.UNKNOWN, S.DISCARDED, "staff-decides-not-to-resend"),
     (S.APPROVED, S.EXPIRED, "window-passed-before-it-could-go"),
     (S.APPROVED, S.WITHDRAWN, "booking-cancelled-before-dispatch"),
+    (S.DISCARDED, S.PENDING, "staff-restore-while-the-window-is-open"),
 ]
 
 

@@ -22,7 +22,7 @@ from reminders.queue import Rendered
 from reminders.registry import confirmation_context
 from reminders.service import email_context
 from reminders.store import Candidate
-from reminders.templates import Renderer
+from reminders.templates import Renderer, local_date
 
 #: The templates shipped with the project, which agencies start from.
 SHIPPED_TEMPLATES = Path(__file__).parents[2] / "templates"
@@ -788,3 +788,23 @@ def test_the_confirmation_email_shows_its_unsubscribe_link(language: str) -> Non
     rendered = Renderer(SHIPPED_TEMPLATES).render("confirmation", language, context)
 
     _visible_link(rendered, url)
+
+
+@pytest.mark.parametrize(
+    ("value", "style", "language", "expected"),
+    [
+        pytest.param(date(2026, 12, 1), "long", "fr", "1er décembre 2026", id="fr-first-long"),
+        pytest.param(date(2026, 12, 2), "long", "fr", "2 décembre 2026", id="fr-second-long"),
+        pytest.param(
+            date(2026, 12, 1), "full", "fr", "mardi 1er décembre 2026", id="fr-first-full"
+        ),
+        pytest.param(date(2026, 12, 1), "medium", "fr", "1er déc. 2026", id="fr-first-medium"),
+        pytest.param(date(2026, 12, 1), "short", "fr", "01/12/2026", id="fr-short-untouched"),
+        pytest.param(date(2026, 12, 1), "d MMMM", "fr", "1er décembre", id="fr-own-pattern"),
+        pytest.param(date(2026, 12, 1), "long", "en", "December 1, 2026", id="en-untouched"),
+    ],
+)
+def test_french_writes_the_first_of_a_month_as_1er(
+    value: date, style: str, language: str, expected: str
+) -> None:
+    assert local_date(value, style, language) == expected

@@ -61,7 +61,9 @@ def send(app: App, item_ids: tuple[int, ...]) -> None:
 
 @cli.command("send-all")
 @click.option("--agency", metavar="CODE", required=True, help="The agency whose tab to send.")
-@click.option("--kind", metavar="KIND", required=True, help="The tab (kind) to send.")
+@click.option(
+    "--kind", metavar="KIND", required=True, help="The tab to send: a kind or its tab label."
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
 @fails_cleanly
@@ -69,6 +71,7 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
     """Approve and send every email of one tab; those without consent stay pending."""
     settings = app.settings
     agency_settings = settings.agency_by_code(agency)
+    kind = agency_settings.kind(kind).name  # a tab label names its kind
     tab = agency_settings.kind(kind).tab_label(agency_settings.language)
     ready, blocked, edited, few = sending.tab_overview(
         app.database, settings, agency, kind, list_up_to=_LIST_UP_TO

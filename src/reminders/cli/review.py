@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import click
 
 from .. import editing, sending, service, views
-from ..config import Settings
 from ..errors import ReminderError, TransitionError, UsageError
 from ..mailer import mailer_for
 from ..queue import Status
@@ -55,7 +55,7 @@ STATUS_CHOICES = [s.value for s in Status] + ["all"]
 
 @cli.command()
 @click.option("--agency", metavar="CODE", help="Only this agency.")
-@click.option("--kind", metavar="KIND", help="Only this kind (tab).")
+@click.option("--kind", metavar="KIND", help="Only this kind: its name or its tab label.")
 @click.option(
     "--status",
     type=click.Choice(STATUS_CHOICES),
@@ -72,7 +72,7 @@ def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: 
     if agency:
         settings.agency_by_code(agency)
     if kind:
-        _check_kind(settings, agency, kind)
+        kind = settings.kind_name(kind, agency)
     statuses = None if status == "all" else [Status(status)]
     with app.database.transaction() as store:
         items = store.items(agency=agency, kind=kind, statuses=statuses)
@@ -86,13 +86,9 @@ def queue(app: App, agency: str | None, kind: str | None, status: str, as_json: 
     if as_json:
         click.echo(views.to_json(objects))
         return
-    click.echo(views.queue_text(objects, settings, status))
-
-
-def _check_kind(settings: Settings, agency: str | None, kind: str) -> None:
-    known = {k for a in settings.agencies(agency) for k in a.definitions()}
-    if kind not in known:
-        raise UsageError(f"unknown kind {kind!r}: known kinds are {', '.join(sorted(known))}")
+    # A pipe or a file gets whole subjects; a terminal, as much as fits on a line.
+    width = shutil.get_terminal_size(fallback=(0, 0)).columns
+    click.echo(views.queue_text(objects, settings, status, width))
 
 
 @cli.command()
@@ -184,7 +180,14 @@ def edit(app: App, item_id: int) -> None:
     if edited is None or edited == original:
         click.echo(f"item {item_id} unchanged")
         return
-    saved = service.save_edit(app.database, item_id, editing.parse_edit(edited, item))
+    saved = service.save_edit(
+        app.database,
+        app.settings,
+        item_id,
+        editing.parse_edit(edited, item),
+        actor=app.actor,
+        read_at=item.updated_at,
+    )
     click.echo(f"item {saved.id} saved as edited: {saved.subject}")
 
 
@@ -194,6 +197,20 @@ def edit(app: App, item_id: int) -> None:
 @fails_cleanly
 def discard(app: App, item_ids: tuple[int, ...]) -> None:
     """Discard items: they leave the list and are never sent."""
-    items = service.discard(app.database, list(item_ids))
+    items = service.discard(app.database, list(item_ids), app.actor)
     for item in items:
         click.echo(f"item {item.id} discarded ({item.kind}, booking {item.booking_ref})")
+
+
+@cli.command()
+@click.argument("item_ids", type=int, nargs=-1, required=True, metavar="ID...")
+@pass_app
+@fails_cleanly
+def restore(app: App, item_ids: tuple[int, ...]) -> None:
+    """Bring discarded items back to pending, while their window is open."""
+    items = service.restore(app.database, app.settings, list(item_ids), app.actor)
+    for item in items:
+        click.echo(
+            f"item {item.id} restored to pending ({item.kind}, booking {item.booking_ref}, "
+            f"listed until {item.visible_until.isoformat()})"
+        )

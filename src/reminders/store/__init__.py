@@ -17,6 +17,7 @@ from ..database import check_schema, unreachable
 from ._claims import Claimed
 from ._delivery import DeliveryStore, Recovered, Settled
 from ._records import ImportedContact, RecordStore
+from ._review import ReviewStore
 from ._rows import Candidate, NewItem, UpsertCounts, major_units, minor_units
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class Store(RecordStore, DeliveryStore):
+class Store(RecordStore, DeliveryStore, ReviewStore):
     """Every query and state change, within one transaction."""
 
 

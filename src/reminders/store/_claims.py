@@ -364,9 +364,15 @@ class ClaimStore(QueueStore, PlanningStore):
     def approve_new(
         self, agency: str, kind: str, listed_on: date, rules: SendRules, actor: str
     ) -> int:
-        """Approve a tab's pending items listed on `listed_on` whose contact consents."""
+        """Approve a tab's pending items listed on `listed_on` whose contact consents.
+
+        Only items created while the kind was set to auto_send: those queued before it
+        was switched on were left for staff, who may be reviewing them.
+        """
         scope = Scope(statuses=frozenset({Status.PENDING}), agency=agency, kind=kind)
-        listed = _sendable(scope, rules).where(ItemRow.visible_from <= listed_on)
+        listed = _sendable(scope, rules).where(
+            ItemRow.visible_from <= listed_on, ItemRow.auto_send.is_(True)
+        )
         return len(self._approve(listed.scalar_subquery(), actor))
 
     def renew(self, claimant: str, item_ids: Sequence[int], lease_until: datetime) -> int:

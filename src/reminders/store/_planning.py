@@ -28,8 +28,8 @@ from ._rows import (
     aware,
     booking_from,
     contact_from,
-    eligible,
     rowcount,
+    to_queue,
 )
 from ._rules import KindLike, withdrawal_rules
 
@@ -108,21 +108,10 @@ class PlanningStore(StoreBase):
         item for this kind and anchor date (other than a withdrawn one) are left out.
         """
         anchor = getattr(BookingRow, kind.anchor)
-        live_item = exists().where(
-            ItemRow.booking_id == BookingRow.id,
-            ItemRow.kind == kind.name,
-            ItemRow.anchor_on == anchor,
-            ItemRow.status != Status.WITHDRAWN,
-        )
         query = (
             select(BookingRow, ContactRow)
             .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-            .where(
-                BookingRow.agency == agency,
-                anchor.between(anchors.first, anchors.last),
-                eligible(kind.eligibility),
-                ~live_item,
-            )
+            .where(*to_queue(agency, kind, anchors))
             .order_by(anchor, BookingRow.ref)
         )
         return [
@@ -149,6 +138,7 @@ class PlanningStore(StoreBase):
                 "body_text": i.content.text,
                 "body_html": i.content.html,
                 "edited": False,
+                "auto_send": i.auto_send,
                 "rendered_at": now,
                 "created_at": now,
                 "updated_at": now,

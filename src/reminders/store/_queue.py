@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime
 
 from sqlalchemy import (
+    exists,
     update,
 )
 
 from ..errors import NotFoundError, TransitionError
 from ..queue import QueueItem, Rendered, Status, check_transition, sources_of
-from ..schema import ItemRow
+from ..schema import DeliveryRow, ItemRow
 from ._base import StoreBase
 from ._rows import item_from, item_query, rowcount
 
@@ -59,24 +61,74 @@ class QueueStore(StoreBase):
             check_transition(item_id, self.item(item_id).status, target)
         return self.item(item_id)
 
-    def save_edit(self, item_id: int, content: Rendered) -> QueueItem:
-        """Store staff's version of an item's content; it is never re-rendered."""
+    def restore(self, item_id: int, today: date, reason: str) -> QueueItem | None:
+        """Bring a discarded item back to pending if its window includes `today`.
+
+        Return None when the item is not discarded, its window does not include
+        `today`, or it was discarded after a send whose outcome is unknown (it may
+        have arrived): the caller says which.
+        """
+        check_transition(item_id, Status.DISCARDED, Status.PENDING)  # the table allows it
+        # A delivery logged `unknown` may have arrived: restoring would let it go twice.
+        unknown_send = exists().where(
+            DeliveryRow.item_id == ItemRow.id, DeliveryRow.outcome == str(Status.UNKNOWN)
+        )
         result = self._db.execute(
             update(ItemRow)
             .execution_options(synchronize_session=False)
-            .where(ItemRow.id == item_id, ItemRow.status == Status.PENDING)
+            .where(
+                ItemRow.id == item_id,
+                ItemRow.status == Status.DISCARDED,
+                ItemRow.visible_from <= today,
+                ItemRow.visible_until >= today,
+                ~unknown_send,
+            )
+            .values(status=Status.PENDING, reason=reason, updated_at=self._now())
+        )
+        return self.item(item_id) if rowcount(result) == 1 else None
+
+    def had_unknown_send(self, item_id: int) -> bool:
+        """Tell whether a send of the item ended with an unknown outcome."""
+        query = exists().where(
+            DeliveryRow.item_id == item_id, DeliveryRow.outcome == str(Status.UNKNOWN)
+        )
+        return bool(self._db.scalar(query.select()))
+
+    def save_edit(
+        self,
+        item_id: int,
+        content: Rendered,
+        *,
+        actor: str | None = None,
+        read_at: datetime | None = None,
+    ) -> QueueItem | None:
+        """Store staff's version of an item's content; it is never re-rendered.
+
+        `read_at` is the item's `updated_at` when the editor read it: if the item
+        changed since, nothing is saved and None is returned (a stale save).
+        """
+        conditions = [ItemRow.id == item_id, ItemRow.status == Status.PENDING]
+        if read_at is not None:
+            conditions.append(ItemRow.updated_at == read_at)
+        result = self._db.execute(
+            update(ItemRow)
+            .execution_options(synchronize_session=False)
+            .where(*conditions)
             .values(
                 subject=content.subject,
                 body_text=content.text,
                 body_html=content.html,
                 edited=True,
+                edited_by=actor,
                 updated_at=self._now(),
             )
         )
         if rowcount(result) != 1:
-            current = self.item(item_id).status
+            current = self.item(item_id)
+            if current.status is Status.PENDING:
+                return None
             raise TransitionError(
-                f"item {item_id} is {current}: only pending items can be edited "
+                f"item {item_id} is {current.status}: only pending items can be edited "
                 "(see 'reminders queue --status pending')"
             )
         return self.item(item_id)

@@ -16,12 +16,13 @@ from sqlalchemy import (
     Row,
     Table,
     and_,
+    exists,
     select,
 )
 
 from ..bookings import Booking, BookingStatus, Contact
 from ..consent import Action, AddressConsent, ConsentEvent, Source
-from ..kinds import Eligibility
+from ..kinds import Eligibility, Kind
 from ..planning import DateRange
 from ..queue import QueueItem, Rendered, Status
 from ..schema import AddressRow, BookingRow, ConsentEventRow, ContactRow, ItemRow
@@ -45,6 +46,8 @@ class NewItem:
     visible: DateRange
     status: Status
     content: Rendered
+    #: created while its kind is set to auto_send: the daemon may approve it
+    auto_send: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +76,27 @@ def eligible(eligibility: Eligibility) -> ColumnElement[bool]:
     if eligibility.needs_outstanding_balance:
         conditions.append(BookingRow.balance_outstanding_minor > 0)
     return and_(*conditions)
+
+
+def to_queue(agency: str, kind: Kind, anchors: DateRange) -> list[ColumnElement[bool]]:
+    """Conditions on `BookingRow`: the agency's eligible bookings anchored in `anchors`
+    that have no live item (any but a withdrawn one) for the kind and that anchor date.
+
+    What a planning pass queues, and what the forecast counts.
+    """
+    anchor = getattr(BookingRow, kind.anchor)
+    live_item = exists().where(
+        ItemRow.booking_id == BookingRow.id,
+        ItemRow.kind == kind.name,
+        ItemRow.anchor_on == anchor,
+        ItemRow.status != Status.WITHDRAWN,
+    )
+    return [
+        BookingRow.agency == agency,
+        anchor.between(anchors.first, anchors.last),
+        eligible(kind.eligibility),
+        ~live_item,
+    ]
 
 
 def item_query() -> Any:
@@ -120,6 +144,7 @@ def item_from(row: Row[Any]) -> QueueItem:
         sent_at=aware_or_none(item.sent_at),
         last_error=item.last_error,
         consent=consent_from(row.AddressRow) if row.AddressRow is not None else None,
+        edited_by=item.edited_by,
     )
 
 
