@@ -12,10 +12,21 @@ from typing import Any
 
 import click
 
-from . import admin, consent, delivery, operations, review, web
+from . import admin, consent, delivery, operations, review, screen, web
 from .app import App, cli
 
-__all__ = ["App", "admin", "cli", "consent", "delivery", "main", "operations", "review", "web"]
+__all__ = [
+    "App",
+    "admin",
+    "cli",
+    "consent",
+    "delivery",
+    "main",
+    "operations",
+    "review",
+    "screen",
+    "web",
+]
 
 
 def _config_after_command(context: click.Context, _param: click.Parameter, value: Any) -> None:
