@@ -23,7 +23,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from acceptance.workspace import AGENCIES, PLAN_DAY, Snapshot, Workspace, config_text
+from acceptance.workspace import (
+    AGENCIES,
+    PLAN_DAY,
+    Snapshot,
+    Workspace,
+    assert_fails,
+    config_text,
+)
 from mail_server import MailServer
 from reminders import service
 from reminders.clock import FixedClock
@@ -492,10 +499,22 @@ def test_without_agency_the_screen_asks_which_one(
         await pilot.pause()
         assert app.agency is not None and app.agency.code == "auckland"
         assert guests(app) == ["Aroha Ngata"]
+        await pilot.press("g", "escape")  # changed my mind: still Auckland
+        assert app.agency.code == "auckland"
         await pilot.press("g", "enter")
         await pilot.pause()
         assert app.agency.code == "annecy"
         assert app.language == "fr"
+        assert "Rappel solde 1" in screenshot(app, artefacts, "agency-picked-annecy")
+
+
+def test_escape_from_the_first_agency_picker_quits(review: Callable[..., ReviewApp]) -> None:
+    app = review(None)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.is_running
 
     drive(app, scenario)
 
@@ -513,3 +532,15 @@ def test_everything_fits_in_80_by_24(review: Callable[..., ReviewApp]) -> None:
         assert app.query_one("#keys").region.bottom == 24
 
     drive(app, scenario)
+
+
+def test_the_command_without_a_terminal_says_so_in_one_line(planned: Workspace) -> None:
+    result = planned.run("review", "--agency", "annecy")  # stdin and stdout are pipes
+
+    assert_fails(result, 2, "review needs a terminal", "ssh -t")
+
+
+def test_the_command_refuses_an_unknown_agency(planned: Workspace) -> None:
+    result = planned.run("review", "--agency", "anecy")
+
+    assert_fails(result, 2, "'anecy'", "annecy")

@@ -437,7 +437,10 @@ class ReviewApp(App[None]):
 
     def action_send_tab(self) -> None:
         agency = self.agency
-        if agency is None or not self.kind or self.status is not Status.PENDING:
+        if agency is None or not self.kind:
+            return
+        if self.status is not Status.PENDING:
+            self.notify(say(self.language, "not_pending"), severity="warning")
             return
         if self.sending:
             self.notify(say(self.language, "busy"), severity="warning")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -54,8 +55,8 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class AgencyPicker(ModalScreen[str]):
-    """List the agencies; dismiss with the chosen one's code."""
+class AgencyPicker(ModalScreen[str | None]):
+    """List the agencies; dismiss with the chosen one's code, or None on Escape."""
 
     DEFAULT_CSS = """
     AgencyPicker { align: center middle; }
@@ -65,6 +66,9 @@ class AgencyPicker(ModalScreen[str]):
     }
     AgencyPicker #agencies { height: auto; max-height: 18; }
     """
+    BINDINGS = [  # noqa: RUF012 (Textual reads the class attribute)
+        Binding("escape", "cancel", "cancel", show=False),
+    ]
 
     def __init__(self, agencies: Sequence[tuple[str, str]], title: str) -> None:
         """`agencies`: (code, name) pairs, in the configuration's order."""
@@ -76,12 +80,15 @@ class AgencyPicker(ModalScreen[str]):
         with Vertical():
             yield Static(self.title_text, id="agency-title", markup=False)
             yield OptionList(
-                *(Option(f"{name} ({code})", id=code) for code, name in self.agencies),
+                *(Option(Text(f"{name} ({code})"), id=code) for code, name in self.agencies),
                 id="agencies",
             )
 
     def on_mount(self) -> None:
         self.query_one("#agencies", OptionList).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id is not None:
