@@ -240,6 +240,29 @@ def reconfirm_after(settings: Settings) -> timedelta:
     return timedelta(days=settings.consent.reconfirm_after_days)
 
 
+def item(database: Database, item_id: int) -> QueueItem:
+    """Return one item as stored now."""
+    with database.transaction() as store:
+        return store.item(item_id)
+
+
+def listed_items(
+    database: Database, settings: Settings, agency: AgencySettings, status: Status
+) -> list[tuple[QueueItem, ConsentReason]]:
+    """List an agency's items in `status`, each with its contact's consent now.
+
+    Discarded items are listed only while their window is open: the ones staff may
+    still bring back.
+    """
+    now = database.clock.now()
+    with database.transaction() as store:
+        items = store.items(agency=agency.code, statuses=[status])
+    if status is Status.DISCARDED:
+        today = local_today(now, agency.zone)
+        items = [i for i in items if i.visible_from <= today <= i.visible_until]
+    return [(i, consent_of(i, now, settings)) for i in items]
+
+
 def discard(database: Database, item_ids: list[int], actor: str | None = None) -> list[QueueItem]:
     """Discard items (all or nothing)."""
     reason = f"discarded by {actor}" if actor else "discarded by staff"

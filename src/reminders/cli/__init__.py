@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import admin, consent, delivery, operations, outlook, review, web
+from . import admin, consent, delivery, operations, outlook, review, screen, web
 from .app import App, cli
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "operations",
     "outlook",
     "review",
+    "screen",
     "web",
 ]
 
