@@ -291,3 +291,16 @@ class PlanningPassRow(Base):
     last_run_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: the agency-local day whose summary was last emailed to the agency
     summary_sent_on: Mapped[date | None] = mapped_column(Date)
+    #: the agency's data version the latest pass read, and a digest of its kinds then
+    planned_version: Mapped[int | None] = mapped_column(BigInteger)
+    planned_kinds: Mapped[str | None] = mapped_column(String(64))
+
+
+class DataVersionRow(Base):
+    """How many imports changed an agency's bookings or contacts: a same-day pass skips
+    an agency whose version (and kinds) did not change since its latest pass."""
+
+    __tablename__ = "data_versions"
+
+    agency: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

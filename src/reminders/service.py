@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -49,6 +50,8 @@ class AgencyPlan:
     errors: list[str] = field(default_factory=list)
     #: how many emails were left out
     skipped: int = 0
+    #: nothing to do: today's pass already ran and nothing changed since
+    unchanged: bool = False
 
     def skip(self, error: TemplateError) -> None:
         """Leave one email out of the pass because of `error`."""
@@ -101,8 +104,15 @@ def plan_agency(
     """
     today = today or agency_today(agency, database.clock)
     renderer = renderer_for(settings, agency)
-    with database.transaction(dry_run=dry_run) as store:
-        last = store.last_planned_on(agency.code)
+    kinds = kinds_digest(agency)
+    # Not durable: a pass lost to a power cut is made again by the next one (it is
+    # idempotent, and its record goes with it), so no pass waits for the disk.
+    with database.transaction(dry_run=dry_run, durable=False) as store:
+        state = store.pass_state(agency.code)
+        if state.is_unchanged(today, kinds):
+            # Nothing was imported and no kind changed since today's pass: it stands.
+            return AgencyPlan(agency=agency.code, today=today, first_pass=False, unchanged=True)
+        last = state.last_planned_on
         report = AgencyPlan(agency=agency.code, today=today, first_pass=last is None)
         for kind in agency.enabled_kinds():
             kind_report = KindReport(kind=kind.name)
@@ -113,8 +123,27 @@ def plan_agency(
             kind_report.rerendered = _rerender_stale(store, renderer, agency, kind, report.skip)
             _queue_kind(store, renderer, agency, kind, today, last, kind_report, report.skip)
         if not report.errors:
-            store.record_pass(agency.code, today)
+            store.record_pass(agency.code, today, version=state.version, kinds=kinds)
     return report
+
+
+def kinds_digest(agency: AgencySettings) -> str:
+    """Return a digest of what the agency's kinds plan: a change means planning again."""
+    described = sorted(
+        (
+            k.name,
+            k.anchor,
+            str(k.direction),
+            sorted(str(s) for s in k.eligibility.statuses),
+            k.eligibility.needs_outstanding_balance,
+            k.delay_days,
+            k.retention_days,
+            k.template,
+            k.auto_send,
+        )
+        for k in agency.enabled_kinds()
+    )
+    return hashlib.sha256(repr(described).encode()).hexdigest()
 
 
 def _rerender_stale(

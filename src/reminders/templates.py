@@ -22,6 +22,7 @@ is a `TemplateError` naming the file and the cap.
 
 from __future__ import annotations
 
+import functools
 import re
 import traceback
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, cast, overload
 
 import jinja2
+import jinja2.bccache
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, get_date_format
 from babel.numbers import format_currency, format_decimal
@@ -228,6 +230,56 @@ def language_of(locale: str | None) -> str | None:
         return None
 
 
+class _SharedBytecode(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for the whole process, by file and content.
+
+    Every environment uses it: a file several agencies fall back to (the shipped
+    defaults) is compiled once, and a file edited since is compiled again (its
+    source's checksum changed).
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = _SharedBytecode()
+
+
+@functools.lru_cache(maxsize=256)
+def _environment(folders: tuple[str, ...]) -> _CappedSandbox:
+    """Return the one sandbox of the process that looks templates up in `folders`.
+
+    Agencies with the same folders (most use the defaults alone) share it, and with
+    it the templates it has loaded: a planning pass over hundreds of agencies
+    compiles each file once, and the daemon keeps them between passes. A file
+    changed on disk is loaded again (Jinja checks its modification time).
+    """
+    # Immutable: a template may read the values it is given, never change them.
+    env = _CappedSandbox(
+        loader=jinja2.FileSystemLoader(list(folders)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        bytecode_cache=_BYTECODE,
+        cache_size=1000,
+    )
+    env.filters["date"] = _format_date
+    env.filters["money"] = _format_money
+    env.filters["number"] = _format_number
+    env.globals["range"] = _bounded_range
+    return env
+
+
 class Renderer:
     """Renders the emails of one agency: its own templates first, then the defaults."""
 
@@ -248,19 +300,7 @@ class Renderer:
         self._timer = timer
         self._max_part_chars = max_part_chars
         self._max_render_s = max_render_s
-        # Immutable: a template may read the values it is given, never change them.
-        self._env = _CappedSandbox(
-            loader=jinja2.FileSystemLoader(self._folders),
-            undefined=jinja2.StrictUndefined,
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self._env.filters["date"] = _format_date
-        self._env.filters["money"] = _format_money
-        self._env.filters["number"] = _format_number
-        self._env.globals["range"] = _bounded_range
+        self._env = _environment(tuple(f for f in self._folders if Path(f).is_dir()))
 
     def language_for(self, template: str, *candidates: str | None) -> str:
         """Pick the first language among `candidates` (then English) the kind has templates in."""

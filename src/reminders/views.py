@@ -136,10 +136,16 @@ def plan_object(report: AgencyPlan, dry_run: bool) -> dict[str, Any]:
         ],
         "errors": report.errors,
         "skipped": report.skipped,
+        "unchanged": report.unchanged,
     }
 
 
 def plan_text(report: AgencyPlan, dry_run: bool) -> str:
+    if report.unchanged:
+        return (
+            f"{report.agency} {report.today.isoformat()}{' (dry run)' if dry_run else ''}: "
+            "unchanged since today's pass (nothing imported, no kind changed)"
+        )
     withdrawn = ", ".join(
         f"{reason} {n}" for k in report.kinds for reason, n in k.withdrawn.items()
     )

@@ -49,6 +49,47 @@ def test_planning_again_creates_nothing_twice(planned: Workspace) -> None:
     by_ref(items)  # one item per booking and kind
 
 
+def test_a_same_day_pass_skips_an_agency_until_its_data_or_kinds_change(
+    planned: Workspace,
+) -> None:
+    again = planned.json("plan", "--date", PLAN_DAY)
+    # A new montreal booking (arrival 2026-12-06, delay 10: listed today).
+    planned.ok(
+        "import",
+        "bookings",
+        str(
+            planned.write_bookings(
+                ["B-70,montreal,C-5,Chalet Lac-Beauport,confirmed,,,0,CAD,2026-12-06,2026-12-13"],
+                name="new.csv",
+            )
+        ),
+    )
+    after_import = planned.json("plan", "--date", PLAN_DAY)
+    # Annecy's arrival delay goes from 7 to 10 days: B-1 (arrival 2027-01-19) is not in,
+    # but the pass must run again to know it.
+    config = planned.folder / "reminders.toml"
+    config.write_text(config.read_text().replace("arrival = 7", "arrival = 10", 1))
+    after_config = planned.json("plan", "--date", PLAN_DAY)
+    text = planned.ok("plan", "--date", PLAN_DAY).stdout
+
+    assert [p["unchanged"] for p in again] == [True, True, True]
+    assert {p["agency"]: p["unchanged"] for p in after_import} == {
+        "annecy": True,
+        "montreal": False,
+        "auckland": True,
+    }
+    assert created(after_import)["montreal"] == {"arrival": 1, "post_departure": 0}
+    assert {p["agency"]: p["unchanged"] for p in after_config} == {
+        "annecy": False,
+        "montreal": True,
+        "auckland": True,
+    }
+    assert "annecy 2026-12-01: unchanged since today's pass" in text
+    # Another day is planned in full, whatever changed.
+    tomorrow = planned.json("plan", "--date", "2026-12-02")
+    assert not any(p["unchanged"] for p in tomorrow)
+
+
 def test_agency_option_plans_only_that_agency(loaded: Workspace) -> None:
     plan = loaded.json("plan", "--date", PLAN_DAY, "--agency", "montreal")
     items = loaded.queue("--status", "all")

@@ -450,3 +450,35 @@ def test_two_replicas_planning_at_once_create_each_item_once(database_url: str) 
     assert sum(r.created for r in reports) == 80
     assert len(world.items(Status.PENDING)) == 80
     world.engine.dispose()
+
+
+def test_a_same_day_pass_has_nothing_to_do_until_a_booking_changes(world: World) -> None:
+    world.put(ref="B1", arrival_on=day("2026-12-05"))
+    first = world.plan("2026-12-01")
+    again = world.plan("2026-12-01")
+    world.put(ref="B1", arrival_on=day("2026-12-06"))
+    after_change = world.plan("2026-12-01")
+
+    assert (first.unchanged, first.created) == (False, 1)
+    assert (again.unchanged, again.created) == (True, 0)
+    assert not after_change.unchanged
+    assert {(i.anchor_on, i.status) for i in world.items()} == {
+        (day("2026-12-05"), Status.WITHDRAWN),
+        (day("2026-12-06"), Status.PENDING),
+    }
+
+
+def test_a_booking_written_while_a_pass_runs_is_planned_by_the_next_pass(world: World) -> None:
+    world.plan("2026-12-01")
+    agency = world.settings.agency[0].code
+    # The pass reads the agency's data version; a booking is written before it records.
+    with world.database.transaction() as store:
+        seen = store.pass_state(agency)
+    world.put(ref="B2", arrival_on=day("2026-12-05"))
+    with world.database.transaction() as store:
+        store.record_pass(agency, day("2026-12-01"), version=seen.version, kinds=seen.planned_kinds)
+
+    report = world.plan("2026-12-01")
+
+    assert not report.unchanged
+    assert [i.booking_ref for i in world.items(Status.PENDING)] == ["B2"]

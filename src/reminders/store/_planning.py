@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    Select,
+    Table,
+    Update,
+    bindparam,
     case,
     exists,
     func,
@@ -16,10 +24,11 @@ from sqlalchemy import (
     update,
 )
 
-from ..kinds import Kind
+from ..bookings import Contact
+from ..kinds import Eligibility, Kind
 from ..planning import DateRange, WithdrawReason
 from ..queue import Rendered, Status, sources_of
-from ..schema import BookingRow, ContactRow, ItemRow, PlanningPassRow
+from ..schema import BookingRow, ContactRow, DataVersionRow, ItemRow, PlanningPassRow
 from ._base import StoreBase
 from ._rows import (
     ITEMS,
@@ -27,15 +36,59 @@ from ._rows import (
     NewItem,
     aware,
     booking_from,
-    contact_from,
     rowcount,
     to_queue,
 )
 from ._rules import KindLike, withdrawal_rules
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassState:
+    """An agency's latest planning pass (None: never planned) and its data version now."""
+
+    last_planned_on: date | None
+    version: int
+    planned_version: int | None = None
+    planned_kinds: str | None = None
+
+    def is_unchanged(self, today: date, kinds: str) -> bool:
+        """Tell whether a pass for `today` already ran on the same data and kinds."""
+        return (
+            self.last_planned_on == today
+            and self.planned_version == self.version
+            and self.planned_kinds == kinds
+        )
+
+
 class PlanningStore(StoreBase):
     """The planner's queries."""
+
+    def pass_state(self, agency: str) -> PassState:
+        """Return what the agency's latest pass saw, and its data version now."""
+        query = (
+            select(
+                PlanningPassRow.last_planned_on,
+                PlanningPassRow.planned_version,
+                PlanningPassRow.planned_kinds,
+                DataVersionRow.version,
+            )
+            .select_from(PlanningPassRow)
+            .outerjoin(DataVersionRow, DataVersionRow.agency == PlanningPassRow.agency)
+            .where(PlanningPassRow.agency == agency)
+        )
+        row = self._connection.execute(query).first()
+        if row is None:
+            version = self._connection.scalar(
+                select(DataVersionRow.version).where(DataVersionRow.agency == agency)
+            )
+            return PassState(last_planned_on=None, version=version or 0)
+        last, planned_version, planned_kinds, version = row
+        return PassState(
+            last_planned_on=last,
+            version=version or 0,
+            planned_version=planned_version,
+            planned_kinds=planned_kinds,
+        )
 
     def last_planned_on(self, agency: str) -> date | None:
         query = select(PlanningPassRow.last_planned_on).where(PlanningPassRow.agency == agency)
@@ -80,10 +133,20 @@ class PlanningStore(StoreBase):
             .values(summary_sent_on=previous)
         )
 
-    def record_pass(self, agency: str, today: date) -> None:
-        """Remember that `agency` was planned for `today` (a later day is never undone)."""
+    def record_pass(
+        self, agency: str, today: date, *, version: int | None = None, kinds: str | None = None
+    ) -> None:
+        """Remember that `agency` was planned for `today` (a later day is never undone).
+
+        `version` is the agency's data version the pass read, `kinds` a digest of its
+        kinds: a later pass of the same day with both unchanged has nothing to do.
+        """
         statement = self._insert(PlanningPassRow).values(
-            agency=agency, last_planned_on=today, last_run_at=self._now()
+            agency=agency,
+            last_planned_on=today,
+            last_run_at=self._now(),
+            planned_version=version,
+            planned_kinds=kinds,
         )
         statement = statement.on_conflict_do_update(
             index_elements=["agency"],
@@ -96,6 +159,8 @@ class PlanningStore(StoreBase):
                     PlanningPassRow.last_planned_on, statement.excluded.last_planned_on
                 ),
                 "last_run_at": statement.excluded.last_run_at,
+                "planned_version": statement.excluded.planned_version,
+                "planned_kinds": statement.excluded.planned_kinds,
             },
         )
         self._db.execute(statement)
@@ -106,18 +171,11 @@ class PlanningStore(StoreBase):
         One indexed range query per agency and kind (`planning.anchors_to_plan`
         gives the range); bookings that already have an
         item for this kind and anchor date (other than a withdrawn one) are left out.
+        The statement is built once per kind definition and run with parameters.
         """
-        anchor = getattr(BookingRow, kind.anchor)
-        query = (
-            select(BookingRow, ContactRow)
-            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-            .where(*to_queue(agency, kind, anchors))
-            .order_by(anchor, BookingRow.ref)
-        )
-        return [
-            Candidate(booking_id=b.id, booking=booking_from(b, c.ref), contact=contact_from(c))
-            for b, c in self._db.execute(query)
-        ]
+        statement = _candidates_statement(kind.name, kind.anchor, kind.eligibility)
+        params = {"b_agency": agency, "b_first": anchors.first, "b_last": anchors.last}
+        return [_candidate_from(row) for row in self._connection.execute(statement, params)]
 
     def add_items(self, items: Sequence[NewItem]) -> list[int | None]:
         """Insert items; return each one's new id, or None where one already existed."""
@@ -161,30 +219,8 @@ class PlanningStore(StoreBase):
 
     def stale_items(self, agency: str, kind: str) -> list[tuple[int, date, Candidate]]:
         """Return pending, unedited items whose booking or contact changed since rendering."""
-        query = (
-            select(ItemRow.id, ItemRow.anchor_on, BookingRow, ContactRow)
-            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
-            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-            .where(
-                ItemRow.agency == agency,
-                ItemRow.kind == kind,
-                ItemRow.status == Status.PENDING,
-                ItemRow.edited.is_(False),
-                or_(
-                    BookingRow.updated_at > ItemRow.rendered_at,
-                    ContactRow.updated_at > ItemRow.rendered_at,
-                ),
-            )
-            .order_by(ItemRow.id)
-        )
-        return [
-            (
-                item_id,
-                anchor_on,
-                Candidate(booking_id=b.id, booking=booking_from(b, c.ref), contact=contact_from(c)),
-            )
-            for item_id, anchor_on, b, c in self._db.execute(query)
-        ]
+        rows = self._connection.execute(_stale_statement(), {"b_agency": agency, "b_kind": kind})
+        return [(row.item_id, row.item_anchor_on, _candidate_from(row)) for row in rows]
 
     def save_render(self, item_id: int, content: Rendered) -> bool:
         """Replace a pending, unedited item's content; False if staff got there first."""
@@ -207,8 +243,10 @@ class PlanningStore(StoreBase):
 
     def withdraw_unqualified(self, agency: str, kind: Kind) -> dict[WithdrawReason, int]:
         """Withdraw the agency's pending items of `kind` whose booking no longer qualifies."""
-        withdrawn = self.withdraw_where(kind, [ITEMS.c.agency == agency, ITEMS.c.kind == kind.name])
-        return dict(Counter(reason for _, reason in withdrawn))
+        statement = _withdraw_statement(kind.name, kind.anchor, kind.eligibility)
+        params = {"b_agency": agency, "b_kind": kind.name, "b_now": self._now()}
+        rows = self._connection.execute(statement, params)
+        return dict(Counter(WithdrawReason(reason) for _, reason in rows))
 
     def withdraw_where(
         self, kind: KindLike, where: Sequence[ColumnElement[bool]]
@@ -218,24 +256,7 @@ class PlanningStore(StoreBase):
         One statement: the first withdrawal rule that holds names the reason.
         Return (id, reason) of each item withdrawn.
         """
-        table = ITEMS
-        rules = withdrawal_rules(kind)
-        booking_of_item = BookingRow.id == table.c.booking_id
-        reason = (
-            select(case(*[(condition, str(r)) for r, condition in rules]))
-            .where(booking_of_item)
-            .scalar_subquery()
-        )
-        statement = (
-            update(table)
-            .where(
-                *where,
-                table.c.status.in_(sources_of(Status.WITHDRAWN)),
-                exists().where(booking_of_item, or_(*(condition for _, condition in rules))),
-            )
-            .values(status=Status.WITHDRAWN, reason=reason, updated_at=self._now())
-            .returning(table.c.id, table.c.reason)
-        )
+        statement = _withdrawal(kind, where).values(updated_at=self._now())
         return [(i, WithdrawReason(r)) for i, r in self._connection.execute(statement)]
 
     def expire_passed(self, agency: str, today: date) -> int:
@@ -251,3 +272,98 @@ class PlanningStore(StoreBase):
             .values(status=Status.EXPIRED, reason="window_passed", updated_at=self._now())
         )
         return rowcount(result)
+
+
+def _withdrawal(kind: KindLike, where: Sequence[ColumnElement[bool]]) -> Update:
+    """The withdrawal of the pending and approved items matching `where` (see `withdraw_where`)."""
+    table = ITEMS
+    rules = withdrawal_rules(kind)
+    booking_of_item = BookingRow.id == table.c.booking_id
+    reason = (
+        select(case(*[(condition, str(r)) for r, condition in rules]))
+        .where(booking_of_item)
+        .scalar_subquery()
+    )
+    return (
+        update(table)
+        .where(
+            *where,
+            table.c.status.in_(sources_of(Status.WITHDRAWN)),
+            exists().where(booking_of_item, or_(*(condition for _, condition in rules))),
+        )
+        .values(status=Status.WITHDRAWN, reason=reason)
+        .returning(table.c.id, table.c.reason)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _KindKey:
+    """What the planner's statements read of a kind (the rest is per agency)."""
+
+    name: str
+    anchor: str
+    eligibility: Eligibility
+
+
+@functools.lru_cache(maxsize=64)
+def _withdraw_statement(name: str, anchor: str, eligibility: Eligibility) -> Update:
+    where = [ITEMS.c.agency == bindparam("b_agency"), ITEMS.c.kind == bindparam("b_kind")]
+    statement = _withdrawal(_KindKey(name, anchor, eligibility), where)
+    return statement.values(updated_at=bindparam("b_now", type_=ITEMS.c.updated_at.type))
+
+
+_BOOKINGS = cast("Table", BookingRow.__table__)
+_CONTACTS = cast("Table", ContactRow.__table__)
+#: The contact's columns beside the booking's, under names of their own.
+_CONTACT_COLUMNS = tuple(
+    _CONTACTS.c[name].label(f"contact_{name}")
+    for name in ("ref", "agency", "name", "email", "locale")
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_statement(name: str, anchor: str, eligibility: Eligibility) -> Select[Any]:
+    kind = _KindKey(name, anchor, eligibility)
+    anchors = (bindparam("b_first", type_=Date), bindparam("b_last", type_=Date))
+    return (
+        select(*_BOOKINGS.c, *_CONTACT_COLUMNS)
+        .join_from(_BOOKINGS, _CONTACTS, _CONTACTS.c.id == _BOOKINGS.c.contact_id)
+        .where(*to_queue(bindparam("b_agency"), kind, anchors))
+        .order_by(_BOOKINGS.c[anchor], _BOOKINGS.c.ref)
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _stale_statement() -> Select[Any]:
+    return (
+        select(
+            ITEMS.c.id.label("item_id"),
+            ITEMS.c.anchor_on.label("item_anchor_on"),
+            *_BOOKINGS.c,
+            *_CONTACT_COLUMNS,
+        )
+        .join_from(ITEMS, _BOOKINGS, _BOOKINGS.c.id == ITEMS.c.booking_id)
+        .join(_CONTACTS, _CONTACTS.c.id == _BOOKINGS.c.contact_id)
+        .where(
+            ITEMS.c.agency == bindparam("b_agency"),
+            ITEMS.c.kind == bindparam("b_kind"),
+            ITEMS.c.status == Status.PENDING,
+            ITEMS.c.edited.is_(False),
+            or_(
+                _BOOKINGS.c.updated_at > ITEMS.c.rendered_at,
+                _CONTACTS.c.updated_at > ITEMS.c.rendered_at,
+            ),
+        )
+        .order_by(ITEMS.c.id)
+    )
+
+
+def _candidate_from(row: Any) -> Candidate:
+    contact = Contact(
+        ref=row.contact_ref,
+        agency=row.contact_agency,
+        name=row.contact_name,
+        email=row.contact_email,
+        locale=row.contact_locale,
+    )
+    return Candidate(booking_id=row.id, booking=booking_from(row, row.contact_ref), contact=contact)

@@ -13,7 +13,7 @@ from sqlalchemy import (
 
 from ..bookings import Booking, Contact
 from ..consent import address_key, normalise_address
-from ..schema import BookingRow, ContactRow
+from ..schema import BookingRow, ContactRow, DataVersionRow
 from ._consent import ConsentStore
 from ._rows import UpsertCounts, chunks, minor_units
 
@@ -29,6 +29,37 @@ class ImportedContact:
 
 class RecordStore(ConsentStore):
     """Contacts and bookings."""
+
+    def bump_data_versions(self, agencies: Iterable[str]) -> None:
+        """Note that these agencies' bookings or contacts changed (their next pass runs)."""
+        codes = sorted(set(agencies))
+        if not codes:
+            return
+        statement = self._insert(DataVersionRow)
+        statement = statement.on_conflict_do_update(
+            index_elements=["agency"], set_={"version": DataVersionRow.version + 1}
+        )
+        self._connection.execute(statement, [{"agency": c, "version": 1} for c in codes])
+
+    def _agencies_planning(self, entity: str, refs: Sequence[str]) -> set[str]:
+        """Return the agencies whose bookings these contacts or bookings (by ref) are now.
+
+        A write to them changes what those agencies' next pass plans: their data
+        versions go up (`bump_data_versions`), so a same-day pass does not skip them.
+        """
+        found: set[str] = set()
+        for chunk in chunks(sorted(set(refs)), 500):
+            if entity == "contacts":
+                query = (
+                    select(BookingRow.agency)
+                    .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+                    .where(ContactRow.ref.in_(chunk))
+                    .distinct()
+                )
+            else:
+                query = select(BookingRow.agency).where(BookingRow.ref.in_(chunk)).distinct()
+            found.update(self._connection.scalars(query))
+        return found
 
     def existing_contact_refs(self, refs: Iterable[str]) -> set[str]:
         """Return which of `refs` are known contacts."""
@@ -61,6 +92,7 @@ class RecordStore(ConsentStore):
         `known`: the refs among them already stored, when the caller looked them up.
         """
         now = self._now()
+        touched = self._agencies_planning("contacts", [c.ref for c in contacts])
         entries = self.address_ids(normalise_address(c.email) for c in contacts if c.email)
         rows = [
             {
@@ -76,11 +108,15 @@ class RecordStore(ConsentStore):
             }
             for c in contacts
         ]
-        return self._upsert(ContactRow, rows, known)
+        counts = self._upsert(ContactRow, rows, known)
+        if counts.created or counts.updated:
+            self.bump_data_versions(touched | {c.agency for c in contacts})
+        return counts
 
     def upsert_bookings(self, bookings: Sequence[Booking]) -> UpsertCounts:
         """Insert new bookings and update known ones, matched by `ref`."""
         now = self._now()
+        touched = self._agencies_planning("bookings", [b.ref for b in bookings])
         contact_ids = self._contact_ids(b.contact_ref for b in bookings)
         rows = [
             {
@@ -99,7 +135,10 @@ class RecordStore(ConsentStore):
             }
             for b in bookings
         ]
-        return self._upsert(BookingRow, rows)
+        counts = self._upsert(BookingRow, rows)
+        if counts.created or counts.updated:
+            self.bump_data_versions(touched | {b.agency for b in bookings})
+        return counts
 
     def _contact_ids(self, refs: Iterable[str]) -> dict[str, int]:
         ids: dict[str, int] = {}

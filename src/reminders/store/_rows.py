@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from babel.numbers import get_currency_precision
 from sqlalchemy import (
@@ -22,7 +22,7 @@ from sqlalchemy import (
 
 from ..bookings import Booking, BookingStatus, Contact
 from ..consent import Action, AddressConsent, ConsentEvent, Source
-from ..kinds import Eligibility, Kind
+from ..kinds import Eligibility
 from ..planning import DateRange
 from ..queue import QueueItem, Rendered, Status
 from ..schema import AddressRow, BookingRow, ConsentEventRow, ContactRow, ItemRow
@@ -78,13 +78,19 @@ def eligible(eligibility: Eligibility) -> ColumnElement[bool]:
     return and_(*conditions)
 
 
-def to_queue(agency: str, kind: Kind, anchors: DateRange) -> list[ColumnElement[bool]]:
+def to_queue(
+    agency: str | ColumnElement[str],
+    kind: QueueKind,
+    anchors: DateRange | tuple[ColumnElement[date], ColumnElement[date]],
+) -> list[ColumnElement[bool]]:
     """Conditions on `BookingRow`: the agency's eligible bookings anchored in `anchors`
     that have no live item (any but a withdrawn one) for the kind and that anchor date.
 
-    What a planning pass queues, and what the forecast counts.
+    What a planning pass queues, and what the forecast counts. The agency and the
+    range may be bound parameters, for a statement built once and run many times.
     """
     anchor = getattr(BookingRow, kind.anchor)
+    first, last = (anchors.first, anchors.last) if isinstance(anchors, DateRange) else anchors
     live_item = exists().where(
         ItemRow.booking_id == BookingRow.id,
         ItemRow.kind == kind.name,
@@ -93,10 +99,23 @@ def to_queue(agency: str, kind: Kind, anchors: DateRange) -> list[ColumnElement[
     )
     return [
         BookingRow.agency == agency,
-        anchor.between(anchors.first, anchors.last),
+        anchor.between(first, last),
         eligible(kind.eligibility),
         ~live_item,
     ]
+
+
+class QueueKind(Protocol):
+    """What `to_queue` reads of a kind."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def anchor(self) -> str: ...
+
+    @property
+    def eligibility(self) -> Eligibility: ...
 
 
 def item_query() -> Any:
