@@ -870,6 +870,8 @@ class Figures:
     bare: Run | None = None
     #: every reminders run's peak RSS (the line shows the highest)
     peak_rss_mb: float = 0.0
+    #: items the (last) reminders run left pending, where the line counts them
+    items: int = 0
     note: str = ""
 
     def keep(self, run: Run, *, bare: bool = False) -> None:
@@ -960,6 +962,7 @@ def measure_plan(bench: Bench, side: Side) -> Figures:
         compare_items(bench, case, ours, bare_items)
         statuses = counts(side, ITEM_STATUSES)
         bench.check(case, "items by status", [("pending", str(len(ours)))], statuses)
+    figures.items = len(ours)
     figures.note = f"{len(ours):,} items"
     return figures
 
@@ -1003,7 +1006,7 @@ def measure_side(bench: Bench, side: Side) -> tuple[dict[str, Figures], int]:
     side.save("bookings")
     progress(f"{side.label}: plan, first pass")
     figures["plan, first pass"] = measure_plan(bench, side)
-    items = int(figures["plan, first pass"].note.split()[0].replace(",", ""))
+    items = figures["plan, first pass"].items
     side.save("planned")
 
     progress(f"{side.label}: plan, same day again")
@@ -1031,7 +1034,9 @@ def measure_side(bench: Bench, side: Side) -> tuple[dict[str, Figures], int]:
         f"{statuses.get('withdrawn', 0):,} withdrawn, "
         f"{sum(statuses.values()) - items:,} created, {int(rerendered):,} re-rendered"
     )
-    if not statuses.get("withdrawn"):
+    # With a thousand items, some 30 of them belong to changed bookings: none withdrawn is
+    # a fault. With fewer, none may be.
+    if items >= 1000 and not statuses.get("withdrawn"):
         bench.report(case, "no item withdrawn after 5% of the bookings changed")
     return figures, items
 
