@@ -8,22 +8,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from . import registry
 from .bookings import Booking, BookingStatus, Contact
 from .clock import Clock, local_time, local_today
 from .config import AgencySettings, Settings
 from .consent import ConsentReason, state_of
-from .errors import StaleEdit, TemplateError, TransitionError, UsageError
+from .errors import StaleEdit, TemplateError, TransitionError
 from .kinds import Kind
 from .messages import UNSUBSCRIBE_URL_PLACEHOLDER
 from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
 from .store import Candidate, Database, NewItem, Store
 from .templates import Renderer
-
-UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -311,10 +308,7 @@ def save_edit(
 
 
 def _stale_message(settings: Settings, item: QueueItem) -> str:
-    try:
-        when = local_time(item.updated_at, settings.agency_by_code(item.agency).zone)
-    except UsageError:
-        when = local_time(item.updated_at, UTC_ZONE)
+    when = local_time(item.updated_at, settings.agency_zone(item.agency))
     if item.edited and item.edited_by:
         who = item.edited_by
     elif item.edited:
