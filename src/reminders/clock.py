@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+#: The zone of times that belong to no agency.
+UTC_ZONE = ZoneInfo("UTC")
+
 
 class Clock(Protocol):
     """Tells the current instant."""

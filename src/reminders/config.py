@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .bookings import ANCHOR_FIELDS
+from .clock import UTC_ZONE
 from .errors import ConfigError, UsageError
 from .kinds import (
     BUILT_IN_KINDS,
@@ -463,6 +464,13 @@ class Settings(BaseSettings):
             if agency.code == code:
                 return agency
         raise UsageError(f"unknown agency {code!r}: known agencies are {self.agency_codes()}")
+
+    def agency_zone(self, code: str) -> ZoneInfo:
+        """Return the time zone of agency `code`; UTC for one no longer configured."""
+        for agency in self.agency:
+            if agency.code == code:
+                return agency.zone
+        return UTC_ZONE
 
     def agency_codes(self) -> str:
         return ", ".join(a.code for a in self.agency) or "none (add an [[agency]] table)"

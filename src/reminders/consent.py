@@ -40,9 +40,11 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
+from .clock import UTC_ZONE, local_time
 from .errors import InvalidAddress
 
 
@@ -140,8 +142,18 @@ class Decision:
     refusal: str | None = None
 
 
-def decide(record: AddressConsent, action: Action, source: Source, at: datetime) -> Decision:
-    """Apply the rules of the module's table to one request made by `source` at `at`."""
+def decide(
+    record: AddressConsent,
+    action: Action,
+    source: Source,
+    at: datetime,
+    *,
+    zone: ZoneInfo = UTC_ZONE,
+) -> Decision:
+    """Apply the rules of the module's table to one request made by `source` at `at`.
+
+    A refusal writes its times in `zone` (the zone of the agency staff work in).
+    """
     match action:
         case Action.OPT_OUT:
             return _opt_out(record, source, at)
@@ -150,7 +162,7 @@ def decide(record: AddressConsent, action: Action, source: Source, at: datetime)
         case Action.CONFIRM:
             return _confirm(record, source, at)
         case Action.SEND_CONFIRMATION:
-            return _send_confirmation(record, source, at)
+            return _send_confirmation(record, source, at, zone)
     raise ValueError(f"unknown action {action!r}")  # pragma: no cover
 
 
@@ -247,13 +259,15 @@ def _confirm(record: AddressConsent, source: Source, at: datetime) -> Decision:
     )
 
 
-def _send_confirmation(record: AddressConsent, source: Source, at: datetime) -> Decision:
+def _send_confirmation(
+    record: AddressConsent, source: Source, at: datetime, zone: ZoneInfo
+) -> Decision:
     if source is Source.AGENT:
         if record.staff_confirmation_sent_at is not None:
             return _refused(
                 record,
                 f"staff already sent the confirmation email to {record.address} on "
-                f"{record.staff_confirmation_sent_at.date().isoformat()}: it is sent once per "
+                f"{local_time(record.staff_confirmation_sent_at, zone)}: it is sent once per "
                 "address; the contact can ask for a new one from the page of its link",
             )
         if record.opted_out_by is Source.CONTACT:

@@ -1,8 +1,16 @@
-"""The file staff edit an email in: a Subject line, the text, then the HTML part."""
+"""The file staff edit an email in: a Subject line, the text, then the HTML part.
+
+When staff change only the text, the HTML part is built again around it: the
+service renders the kind's branded layout (header, footer and its unsubscribe link)
+with `paragraphs(text)` in place of the kind's own content; where that layout cannot
+be rendered, `html_from_text` makes a plain page. The text is untrusted: it is
+HTML-escaped either way.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import markupsafe
 
@@ -22,8 +30,23 @@ def edit_document(item: QueueItem) -> str:
     return f"Subject: {item.subject}\n\n{item.text.rstrip()}\n\n{MARKER}\n{item.html}"
 
 
-def parse_edit(edited: str, item: QueueItem) -> Rendered:
-    """Read staff's edited document back; a changed text with untouched HTML rebuilds it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edit:
+    """Staff's version of an email, as read back from the edited document."""
+
+    subject: str
+    text: str
+    #: the HTML part to keep; None: build it again around the changed text
+    html: str | None
+    locale: str
+
+    def rendered(self, html: str) -> Rendered:
+        """Return the content to store, with `html` as the HTML part."""
+        return Rendered(subject=self.subject, text=self.text, html=html, locale=self.locale)
+
+
+def parse_edit(edited: str, item: QueueItem) -> Edit:
+    """Read staff's edited document back; a changed text with untouched HTML asks a new one."""
     head, _, rest = edited.partition("\n")
     if not head.startswith("Subject:"):
         raise UsageError("the edited file must start with a 'Subject:' line: nothing saved")
@@ -43,10 +66,11 @@ def parse_edit(edited: str, item: QueueItem) -> Rendered:
         raise UsageError("the text body is empty: nothing saved (use 'reminders discard')")
     html = html.lstrip("\n")
     html_untouched = not marker or html.strip() == item.html.strip()
+    kept: str | None = html
     if html_untouched:
         # Keep the designed HTML unless the text it mirrors changed.
-        html = item.html if text.strip() == item.text.strip() else html_from_text(text, item.locale)
-    return Rendered(subject=subject, text=text, html=html, locale=item.locale)
+        kept = item.html if text.strip() == item.text.strip() else None
+    return Edit(subject=subject, text=text, html=kept, locale=item.locale)
 
 
 def _refuse_control_characters(part: str, body: str) -> None:
@@ -65,13 +89,39 @@ def _refuse_control_characters(part: str, body: str) -> None:
         )
 
 
+#: How the branded layout's own paragraphs are spaced (templates/<kind>/body.*.html).
+LAYOUT_PARAGRAPH = markupsafe.Markup('<p style="margin:0 0 16px 0;">')
+#: A paragraph of the plain page.
+PLAIN_PARAGRAPH = markupsafe.Markup("<p>")
+
+
+def paragraphs(text: str, opening: markupsafe.Markup = PLAIN_PARAGRAPH) -> markupsafe.Markup:
+    """Write staff's text as HTML paragraphs: a blank line parts two, a line break is <br>.
+
+    Every character of the text is escaped (`<script>` is shown, never run); line
+    ends are LF, CRLF or CR alike.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    found = [p.strip() for p in re.split(r"\n\s*\n", lines.strip()) if p.strip()]
+    return markupsafe.Markup("\n").join(
+        opening
+        + markupsafe.Markup("<br>\n").join(markupsafe.escape(line) for line in p.split("\n"))
+        + markupsafe.Markup("</p>")
+        for p in found
+    )
+
+
+def without_footer(text: str, footer: str | None) -> str:
+    """Return staff's text without `footer` (the layout shows its own), if it ends with it."""
+    body, ending = text.strip(), (footer or "").strip()
+    if ending and body.endswith(ending) and body != ending:
+        return body[: -len(ending)].rstrip() + "\n"
+    return text
+
+
 def html_from_text(text: str, language: str) -> str:
     """Build a plain HTML part from staff's edited text: paragraphs, line breaks, escaped."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    body = "\n".join(
-        "<p>" + str(markupsafe.escape(p)).replace("\n", "<br>\n") + "</p>" for p in paragraphs
-    )
     return (
         f'<!DOCTYPE html>\n<html lang="{markupsafe.escape(language)}">\n'
-        f'<head><meta charset="utf-8"></head>\n<body>\n{body}\n</body>\n</html>\n'
+        f'<head><meta charset="utf-8"></head>\n<body>\n{paragraphs(text)}\n</body>\n</html>\n'
     )

@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .bookings import Contact
+from .clock import UTC_ZONE, local_time
 from .config import AgencySettings, Settings
 from .consent import (
     Action,
@@ -60,6 +62,8 @@ class AddressStatus:
     history: list[ConsentEvent]
     #: (name, agency) of the contacts using it
     contacts: list[tuple[str, str]]
+    #: the zone its times are shown and read in: that of the agency that last wrote to it
+    zone: ZoneInfo
 
 
 def change(
@@ -118,6 +122,7 @@ def status(database: Database, settings: Settings, address: str) -> AddressStatu
         entry_id, record = entry
         history = store.history(entry_id)
         contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
+        writers = store.writers([address_key(normal)]).get(address_key(normal), [])
     reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
     return AddressStatus(
         address=record.address,
@@ -125,7 +130,33 @@ def status(database: Database, settings: Settings, address: str) -> AddressStatu
         record=record,
         history=history,
         contacts=contacts,
+        zone=writer_zone(settings, writers),
     )
+
+
+def writer_zone(settings: Settings, writers: Sequence[str]) -> ZoneInfo:
+    """Return the zone of the first of `writers` (agency codes) still configured.
+
+    An address shared by several agencies is shown in the zone of the agency that
+    last wrote to it (`Store.writers` puts it first); an address no configured
+    agency wrote to, in the first agency's zone.
+    """
+    codes = {a.code: a for a in settings.agency}
+    for code in writers:
+        if code in codes:
+            return codes[code].zone
+    return settings.agency[0].zone if settings.agency else UTC_ZONE
+
+
+def zone_of(database: Database, settings: Settings, address: str) -> ZoneInfo:
+    """Return the zone staff give times in for `address` (see `writer_zone`)."""
+    try:
+        key = address_key(address)
+    except InvalidAddress:  # the request itself says so, once it is made
+        return writer_zone(settings, [])
+    with database.transaction() as store:
+        writers = store.writers([key]).get(key, [])
+    return writer_zone(settings, writers)
 
 
 def record_by_staff(
@@ -136,11 +167,18 @@ def record_by_staff(
     method: str,
     actor: str,
     occurred_at: datetime | None = None,
+    zone: ZoneInfo = UTC_ZONE,
 ) -> Decision:
-    """Record an opt-out or opt-in staff made (possibly in the past, as on a paper form)."""
+    """Record an opt-out or opt-in staff made (possibly in the past, as on a paper form).
+
+    A time in the future is refused (written in `zone`, the one staff typed it in).
+    """
     now = database.clock.now()
     if occurred_at is not None and occurred_at > now:
-        raise UsageError(f"--at {occurred_at.isoformat()} is in the future: give when it happened")
+        raise UsageError(
+            f"--at {local_time(occurred_at, zone)} is in the future (it is "
+            f"{local_time(now, zone)}): give when it happened"
+        )
     with database.transaction() as store:
         return change(
             store,
@@ -253,15 +291,20 @@ def _key_or_none(address: str) -> str | None:
 
 def report(
     database: Database,
+    settings: Settings,
     *,
     source: Source | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     prefix: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the opted-out addresses (SPEC §5 fields), filtered, by address."""
+    """Return the opted-out addresses (SPEC §5 fields), filtered, by address.
+
+    `timezone` names the zone each address's times are shown in (`writer_zone`).
+    """
     with database.transaction() as store:
         rows = store.opted_out(source=source, since=since, until=until, prefix=prefix)
+        writers = store.writers(address_key(record.address) for record, _ in rows)
     return [
         {
             "address": record.address,
@@ -270,6 +313,7 @@ def report(
             "occurred_at": record.opted_out_at,
             "actor": event.actor if event else None,
             "detail": event.detail if event else None,
+            "timezone": writer_zone(settings, writers.get(address_key(record.address), [])).key,
         }
         for record, event in rows
     ]
@@ -404,7 +448,13 @@ def send_confirmation(
     nonce = secrets.token_urlsafe(24)
     valid = confirmation_valid(settings)
     entry_id, before, reserved, hints = _reserve_confirmation(
-        database, normal, by, now, nonce_hash=_nonce_hash(nonce), expires_at=now + valid
+        database,
+        normal,
+        by,
+        now,
+        nonce_hash=_nonce_hash(nonce),
+        expires_at=now + valid,
+        zone=zone_of(database, settings, normal),
     )
     try:
         envelope = _confirmation_email(
@@ -448,6 +498,7 @@ def _reserve_confirmation(
     *,
     nonce_hash: str,
     expires_at: datetime,
+    zone: ZoneInfo,
 ) -> tuple[int, AddressConsent, AddressConsent, list[tuple[str | None, str, str]]]:
     """Record that a confirmation email goes out, if the rules allow it now.
 
@@ -462,7 +513,7 @@ def _reserve_confirmation(
                     f"{address} is not in the registry: import the contact who uses it first"
                 )
             entry_id, record = entry
-            decision = decide(record, Action.SEND_CONFIRMATION, by, now)
+            decision = decide(record, Action.SEND_CONFIRMATION, by, now, zone=zone)
             if not decision.allowed:
                 raise ConsentRefused(decision.refusal)
             if store.swap_consent(entry_id, record, decision.record):

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from . import service
-from .clock import local_today
+from .clock import local_time, local_today
 from .config import AgencySettings, Settings
 from .consent import ConsentReason
 from .delivery import Delivery, DispatchReport, Result, Scope
@@ -169,7 +170,8 @@ def _explain(
     if taken:
         return _about(item, Result.TAKEN, "sent by another process meanwhile")
     if item.status not in scope.statuses:
-        return _about(item, Result.REFUSED, refusal(item, scope.statuses))
+        zone = run.settings.agency_zone(item.agency)
+        return _about(item, Result.REFUSED, refusal(item, scope.statuses, zone))
     now = run.database.clock.now()
     agency = run.settings.agency_by_code(item.agency)
     consent = service.consent_of(item, now, run.settings)
@@ -182,11 +184,14 @@ def _explain(
     return _about(item, Result.REFUSED, f"{why}: see 'reminders show {item.id}'")
 
 
-def refusal(item: QueueItem, sources: frozenset[Status]) -> str:
-    """Say why an item cannot be sent from its state, and what to do instead."""
+def refusal(item: QueueItem, sources: frozenset[Status], zone: ZoneInfo) -> str:
+    """Say why an item cannot be sent from its state, and what to do instead.
+
+    Times are written in `zone`, its agency's.
+    """
     status = item.status
     if status is Status.SENT:
-        when = f" on {item.sent_at.isoformat(timespec='seconds')}" if item.sent_at else ""
+        when = f" on {local_time(item.sent_at, zone)}" if item.sent_at else ""
         return f"item {item.id} was already sent{when}: nothing sent again"
     if status in _DECIDED and Status.PENDING in sources:
         return (

@@ -9,13 +9,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from . import registry
+from . import editing, registry
 from .bookings import Booking, BookingStatus, Contact
 from .clock import Clock, local_time, local_today
 from .config import AgencySettings, Settings
 from .consent import ConsentReason, state_of
+from .editing import Edit
 from .errors import StaleEdit, TemplateError, TransitionError, UsageError
 from .kinds import Kind
 from .messages import UNSUBSCRIBE_URL_PLACEHOLDER
@@ -23,8 +23,6 @@ from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
 from .store import Candidate, Database, NewItem, Store
 from .templates import Renderer
-
-UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -111,6 +109,7 @@ def plan_agency(
         state = store.pass_state(agency.code)
         if state.is_unchanged(today, kinds):
             # Nothing was imported and no kind changed since today's pass: it stands.
+            store.record_pass(agency.code, today, version=state.version, kinds=kinds)
             return AgencyPlan(agency=agency.code, today=today, first_pass=False, unchanged=True)
         last = state.last_planned_on
         report = AgencyPlan(agency=agency.code, today=today, first_pass=last is None)
@@ -343,7 +342,7 @@ def save_edit(
     database: Database,
     settings: Settings,
     item_id: int,
-    content: Rendered,
+    content: Edit,
     *,
     actor: str,
     read_at: datetime | None,
@@ -352,21 +351,55 @@ def save_edit(
 
     `read_at` is the item's `updated_at` as the editor read it (None: no check).
     A stale save raises `StaleEdit` naming who changed it and when, in the
-    agency's local time; nothing is saved.
+    agency's local time; nothing is saved. An edit of the text alone gets its
+    HTML part from the kind's layout (`edited_html`).
     """
     with database.transaction() as store:
-        saved = store.save_edit(item_id, content, actor=actor, read_at=read_at)
+        rendered = content.rendered(
+            content.html
+            if content.html is not None
+            else edited_html(store, settings, item_id, content)
+        )
+        saved = store.save_edit(item_id, rendered, actor=actor, read_at=read_at)
         if saved is not None:
             return saved
         current = store.item(item_id)
     raise StaleEdit(_stale_message(settings, current))
 
 
-def _stale_message(settings: Settings, item: QueueItem) -> str:
+def edited_html(store: Store, settings: Settings, item_id: int, content: Edit) -> str:
+    """Build the HTML part of an email whose text staff changed: the agency's branded one.
+
+    The kind's template is rendered as at planning (the booking and contact as they
+    are now), with staff's text, escaped, in place of the kind's own content: the
+    header, the footer and its unsubscribe link stay; the summary box goes with the
+    content it summed up. The text's own footer is left out (the layout shows its
+    own). When that cannot be done (the agency or kind is no longer configured, a
+    template is broken or has no content block), the text becomes a plain page.
+    """
+    item = store.item(item_id)
+    found = store.booking_of(item.booking_ref)
     try:
-        when = local_time(item.updated_at, settings.agency_by_code(item.agency).zone)
-    except UsageError:
-        when = local_time(item.updated_at, UTC_ZONE)
+        if found is None:
+            raise UsageError(f"booking {item.booking_ref} is gone")
+        agency = settings.agency_by_code(item.agency)
+        kind = agency.kind(item.kind)
+        renderer = renderer_for(settings, agency)
+        context = email_context(agency, kind, found[0], item.anchor_on, content.locale)
+        text = editing.without_footer(content.text, renderer.text_footer(content.locale, context))
+        return renderer.render_around(
+            kind.template,
+            content.locale,
+            context,
+            content=editing.paragraphs(text, editing.LAYOUT_PARAGRAPH),
+            title=content.subject,
+        )
+    except (UsageError, TemplateError):
+        return editing.html_from_text(content.text, content.locale)
+
+
+def _stale_message(settings: Settings, item: QueueItem) -> str:
+    when = local_time(item.updated_at, settings.agency_zone(item.agency))
     if item.edited and item.edited_by:
         who = item.edited_by
     elif item.edited:

@@ -34,6 +34,7 @@ from typing import Any, cast, overload
 
 import jinja2
 import jinja2.bccache
+import markupsafe
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, get_date_format
 from babel.numbers import format_currency, format_decimal
@@ -328,6 +329,49 @@ class Renderer:
             )
         return Rendered(subject=subject, text=parts["text"], html=parts["html"], locale=language)
 
+    def render_around(
+        self,
+        template: str,
+        language: str,
+        context: Mapping[str, Any],
+        *,
+        content: markupsafe.Markup,
+        title: str,
+    ) -> str:
+        """Render the HTML part of `template` with `content` in place of its own content.
+
+        What the layout puts around the content stays: the agency's header, the
+        footer with its links (the unsubscribe link included) and what the kind
+        says in it. The kind's content block (its text, its summary box) and the
+        signature (staff's text has its own) give way to `content`, which must be
+        escaped already (`editing.paragraphs`). Raises `TemplateError` when the
+        templates have no content block to put it in.
+        """
+        name = f"{template}/{_FILES['html'].format(lang=language)}"
+        values = {
+            **context,
+            "language": language,
+            "edited_base": name,
+            "edited_content": content,
+            "edited_title": title,
+        }
+        html = self._render(name, lambda: self._env.from_string(_AROUND), values)
+        if str(content) not in html:
+            raise TemplateError(
+                f"template {name} has no {{% block content %}} to hold edited text: extend "
+                "the layout as the shipped templates do (see templates/README.md)"
+            )
+        return html
+
+    def text_footer(self, language: str, context: Mapping[str, Any]) -> str | None:
+        """Render the footer that ends every plain-text part, or None if there is none."""
+        name = f"footer.{language}.txt"
+        if not any((Path(folder) / name).is_file() for folder in self._folders):
+            return None
+        return self._render(
+            name, lambda: self._env.get_template(name), {**context, "language": language}
+        )
+
     def check(self, template: str, languages: tuple[str, ...] = ("fr", "en")) -> list[str]:
         """Compile every part of `template` in the given languages; return the problems."""
         problems = []
@@ -354,10 +398,16 @@ class Renderer:
         self, filename: str, template: str, values: Mapping[str, Any], language: str
     ) -> str:
         name = f"{template}/{filename}"
+        return self._render(name, lambda: self._env.get_template(name), values)
+
+    def _render(
+        self, name: str, load: Callable[[], jinja2.Template], values: Mapping[str, Any]
+    ) -> str:
+        """Render the template `load` returns (`name` in messages) within the caps."""
         budget = _Budget(self._timer, self._max_part_chars, self._max_render_s)
         token = _BUDGET.set(budget)
         try:
-            compiled = self._env.get_template(name)
+            compiled = load()
             return _stream(compiled, values, budget).strip() + "\n"
         except _OverBudget as error:
             raise TemplateError(
@@ -387,6 +437,17 @@ class Renderer:
 
     def _describe_folders(self) -> str:
         return " or ".join(f"'{f}'" for f in self._folders)
+
+
+#: The HTML part of an email whose text staff edited: the kind's template (and so its
+#: layout) with staff's paragraphs as its content. Autoescaped: the paragraphs come
+#: escaped (Markup), the subject does not.
+_AROUND = """\
+{% extends edited_base %}
+{% block title %}{% autoescape true %}{{ edited_title }}{% endautoescape %}{% endblock %}
+{% block content %}{% autoescape true %}{{ edited_content }}{% endautoescape %}{% endblock %}
+{% block signature %}{% endblock %}
+"""
 
 
 def _stream(compiled: jinja2.Template, values: Mapping[str, Any], budget: _Budget) -> str:

@@ -8,9 +8,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
+from .clock import local_time
 from .config import Settings
 from .consent import ConsentReason
 from .delivery import Delivery, DispatchReport, Result
@@ -356,18 +358,14 @@ def show_text(
     return "\n".join(lines)
 
 
-def delivery_text(delivery: Delivery) -> str:
-    """One line about what happened to one item when sending."""
+def delivery_text(delivery: Delivery, zone: ZoneInfo) -> str:
+    """One line about what happened to one item when sending (times in its agency's `zone`)."""
     what = f" ({delivery.kind}, booking {delivery.booking_ref})" if delivery.kind else ""
     result = delivery.result
     if result is Result.SENT:
         return f"item {delivery.item_id} sent to {delivery.to}{what} {delivery.message_id}"
     if result is Result.RETRY:
-        when = (
-            delivery.next_attempt_at.isoformat(timespec="seconds")
-            if delivery.next_attempt_at
-            else "later"
-        )
+        when = local_time(delivery.next_attempt_at, zone) if delivery.next_attempt_at else "later"
         return (
             f"item {delivery.item_id} not sent{what}: {delivery.detail}: it stays approved and is "
             f"retried from {when} (or run 'reminders send {delivery.item_id}' again)"
@@ -436,6 +434,7 @@ def dispatch_problem(report: DispatchReport, *, held_is_failure: bool) -> str | 
 
 
 def health_text(rows: list[dict[str, Any]]) -> str:
+    """One line per agency; its last run in its own zone (which `timezone` names)."""
     return table(
         ("AGENCY", "STATE", "LAST PLANNED", "LAST RUN", "PLANS AT", "UNKNOWN", "STUCK"),
         [
@@ -443,7 +442,7 @@ def health_text(rows: list[dict[str, Any]]) -> str:
                 r["agency"],
                 "ok" if r["ok"] else ("LATE" if r["planning_late"] else "CHECK"),
                 r["last_planned_on"],
-                r["last_run_at"].isoformat(timespec="seconds") if r["last_run_at"] else None,
+                _local(r["last_run_at"], ZoneInfo(r["timezone"])),
                 f"{r['plan_at']} {r['timezone']}",
                 r["unknown"],
                 r["stuck_sending"],
@@ -454,12 +453,12 @@ def health_text(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def deliveries_text(deliveries: list[dict[str, Any]]) -> str:
-    """The delivery attempts of one item, oldest first."""
+def deliveries_text(deliveries: list[dict[str, Any]], zone: ZoneInfo) -> str:
+    """The delivery attempts of one item, oldest first, in its agency's `zone`."""
     rows = [
         (
             d["attempt"],
-            d["started_at"].isoformat(timespec="seconds"),
+            _local(d["started_at"], zone),
             d["outcome"] or "in flight",
             d["actor"],
             d["message_id"],
@@ -508,6 +507,7 @@ def consent_object(found: AddressStatus) -> dict[str, Any]:
         "confirmed_at": record.confirmed_at,
         "confirmation_sent_at": record.confirmation_sent_at,
         "contacts": [{"name": name, "agency": agency} for name, agency in found.contacts],
+        "timezone": found.zone.key,
         "history": [
             {
                 "action": e.action,
@@ -523,12 +523,17 @@ def consent_object(found: AddressStatus) -> dict[str, Any]:
     }
 
 
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="minutes") if value else "-"
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    return local_time(value, zone) if value else "-"
 
 
 def consent_text(found: AddressStatus) -> str:
+    """The address's state and history, in the zone of the agency that last wrote to it."""
     record = found.record
+
+    def _when(value: datetime | None) -> str:
+        return _local(value, found.zone)
+
     head = f"{found.address}: {found.consent}"
     if record.opted_out_by:
         head += f" (source {record.opted_out_by}, since {_when(record.opted_out_at)})"
@@ -557,10 +562,18 @@ def consent_text(found: AddressStatus) -> str:
 
 
 def report_text(rows: list[dict[str, Any]]) -> str:
+    """The opted-out addresses, each one's time in the zone its row names."""
     if not rows:
         return "no opted-out address matches"
     cells = [
-        (r["address"], r["source"], r["method"], _when(r["occurred_at"]), r["actor"]) for r in rows
+        (
+            r["address"],
+            r["source"],
+            r["method"],
+            _local(r["occurred_at"], ZoneInfo(r["timezone"])),
+            r["actor"],
+        )
+        for r in rows
     ]
     return (
         table(("ADDRESS", "SOURCE", "METHOD", "SINCE", "BY"), cells, indent="")

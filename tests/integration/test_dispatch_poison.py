@@ -15,7 +15,8 @@ from sqlalchemy.exc import DataError
 from integration.dispatch_world import World, address_of, results
 from reminders import service
 from reminders.delivery import Result
-from reminders.queue import Rendered, Status
+from reminders.editing import Edit
+from reminders.queue import Status
 
 #: Display names and subjects that try to add a header, raw or as RFC 2047 encoded words.
 HOSTILE = {
@@ -92,7 +93,7 @@ def test_an_edited_hostile_subject_never_becomes_a_header(world: World, subject:
         world.database,
         world.settings,
         item_id,
-        Rendered(subject=subject, text=item.text, html=item.html, locale=item.locale),
+        Edit(subject=subject, text=item.text, html=item.html, locale=item.locale),
         actor="staff",
         read_at=item.updated_at,
     )

@@ -17,7 +17,8 @@ from reminders.bookings import BookingStatus, Contact
 from reminders.clock import FixedClock
 from reminders.config import Settings
 from reminders.database import create_engine
-from reminders.queue import QueueItem, Rendered, Status
+from reminders.editing import Edit
+from reminders.queue import QueueItem, Status
 from reminders.store import Database
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
@@ -394,9 +395,7 @@ def test_edited_email_is_never_rendered_again(world: World) -> None:
     world.put(ref="B1", balance_due_on=day("2026-12-20"), balance_outstanding=Decimal("450.00"))
     world.plan("2026-12-01")
     [item] = world.items()
-    staff_text = Rendered(
-        subject="Petit rappel", text="Texte adapté\n", html="<p>x</p>", locale="fr"
-    )
+    staff_text = Edit(subject="Petit rappel", text="Texte adapté\n", html="<p>x</p>", locale="fr")
     service.save_edit(
         world.database, world.settings, item.id, staff_text, actor="staff", read_at=item.updated_at
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from factories import MovableClock
-from integration.dispatch_world import BASE_URL, START, World, settings_for
+from integration.dispatch_world import BASE_URL, START, World, address_of, settings_for
 from mail_server import MailServer, Received
 from reminders import registry
 from reminders.bookings import Contact
@@ -29,7 +30,7 @@ from reminders.database import _alembic_config, check_schema, create_engine, upg
 from reminders.errors import UsageError
 from reminders.mailer import DeliveryError, mailer_for
 from reminders.registry import ConsentRefused, UsedLink
-from reminders.schema import AddressRow, ConsentEventRow, ContactRow
+from reminders.schema import AddressRow, ConsentEventRow, ContactRow, DeliveryRow
 from reminders.service import consent_of
 from reminders.store import Database
 from reminders.tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
@@ -379,7 +380,7 @@ def test_a_past_date_given_in_the_agencys_zone_keeps_its_instant(world: World) -
     found = status(world, "marie@example.com")
     assert found.history[-1].occurred_at == paper_form
     assert found.record.opted_out_at == paper_form
-    assert registry.report(world.database)[0]["occurred_at"] == paper_form
+    assert registry.report(world.database, world.settings)[0]["occurred_at"] == paper_form
 
 
 def test_a_staff_date_in_the_future_is_refused(world: World) -> None:
@@ -785,13 +786,13 @@ EVERYONE = [
     ],
 )  # fmt: skip
 def test_report_filters(opted_out: World, filters: dict[str, Any], expected: list[str]) -> None:
-    rows = registry.report(opted_out.database, **filters)
+    rows = registry.report(opted_out.database, opted_out.settings, **filters)
 
     assert [r["address"] for r in rows] == expected
 
 
 def test_report_says_who_how_and_when(opted_out: World) -> None:
-    rows = {r["address"]: r for r in registry.report(opted_out.database)}
+    rows = {r["address"]: r for r in registry.report(opted_out.database, opted_out.settings)}
 
     picked = {
         a: (r["source"], r["method"], r["occurred_at"], r["actor"])
@@ -989,3 +990,47 @@ def test_migration_0003_links_every_old_event_and_makes_the_history_append_only(
     refused = REFUSED_BY[migrated.engine.dialect.name]
     with pytest.raises(refused, match=APPEND_ONLY), migrated.engine.begin() as connection:
         connection.execute(text("DELETE FROM consent_events"))
+
+
+# -- the zone an address's times are in ------------------------------------------------------
+
+
+def writers(world: World, address: str) -> list[str]:
+    with world.database.transaction() as store:
+        return store.writers([address.lower()]).get(address.lower(), [])
+
+
+def delivered(world: World, item_id: int, agency: str, to: str, outcome: str, minutes: int) -> None:
+    """Log an attempt of agency `agency` to `to`, `minutes` after START."""
+    started = START + timedelta(minutes=minutes)
+    with world.engine.begin() as connection:
+        connection.execute(
+            sa.insert(DeliveryRow).values(
+                item_id=item_id, agency=agency, attempt=9, recipient=to,
+                message_id=f"<{minutes}@example>", actor="tester", claimed_by="tester",
+                started_at=started, finished_at=started, outcome=outcome,
+            )
+        )  # fmt: skip
+
+
+def test_an_address_is_in_the_zone_of_the_agency_that_last_wrote_to_it(world: World) -> None:
+    marie = "marie@example.com"
+    [item_id] = world.guests(1)  # C-1 of annecy, at address_of(1)
+    import_contacts(world, contact("C-1", marie))
+    import_contacts(world, replace(contact("C-2", "Marie@EXAMPLE.com"), agency="montreal"))
+    first_contacts = writers(world, marie)
+
+    world.dispatcher().send([item_id])  # annecy writes to it
+    after_annecy = writers(world, marie)
+    delivered(world, item_id, "montreal", "MARIE@example.com", "sent", minutes=30)
+    delivered(world, item_id, "auckland", marie, "permanent", minutes=40)  # refused: not written
+    delivered(world, item_id, "auckland", address_of(1), "sent", minutes=50)  # its former address
+    after_montreal = writers(world, marie)
+
+    assert first_contacts == ["annecy", "montreal"]
+    assert after_annecy == ["annecy", "annecy", "montreal"]
+    assert after_montreal == ["montreal", "annecy", "montreal"]
+    # Montreal is not configured here: the next agency that wrote to it is.
+    assert status(world, marie).zone == PARIS
+    assert registry.writer_zone(world.settings, after_montreal) == PARIS
+    assert registry.writer_zone(world.settings, []) == PARIS  # the first agency's

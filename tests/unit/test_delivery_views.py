@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from reminders.delivery import Delivery, DispatchReport, Result
 from reminders.views import delivery_text, dispatch_problem, dispatch_summary
 
+#: The zone of the agency the items belong to.
+PARIS = ZoneInfo("Europe/Paris")
 STOPPED = "cannot reach the mail server 127.0.0.1:1025 (Connection refused)"
 
 
@@ -47,9 +50,9 @@ def report(*results: Result, stopped: str | None = None) -> DispatchReport:
         pytest.param(delivery(Result.RETRY, detail="451 4.3.0 try later",
                               next_attempt_at=datetime(2026, 7, 3, 6, 31, 5, 123, tzinfo=UTC)),
                      "item 7 not sent (arrival, booking B-1001): 451 4.3.0 try later: it stays "
-                     "approved and is retried from 2026-07-03T06:31:05+00:00 "
+                     "approved and is retried from 2026-07-03 08:31 CEST "
                      "(or run 'reminders send 7' again)",
-                     id="retry-says-when-to-the-second"),
+                     id="retry-says-when-in-the-agencys-time"),
         pytest.param(delivery(Result.RETRY, detail="451 4.3.0 try later"),
                      "item 7 not sent (arrival, booking B-1001): 451 4.3.0 try later: it stays "
                      "approved and is retried from later (or run 'reminders send 7' again)",
@@ -77,12 +80,12 @@ def report(*results: Result, stopped: str | None = None) -> DispatchReport:
     ],
 )  # fmt: skip
 def test_delivery_text(subject: Delivery, expected: str) -> None:
-    assert delivery_text(subject) == expected
+    assert delivery_text(subject, PARIS) == expected
 
 
 def test_a_delivery_not_tried_says_why() -> None:
     line = delivery_text(
-        delivery(Result.NOT_TRIED, detail="not tried: the batch stopped before it")
+        delivery(Result.NOT_TRIED, detail="not tried: the batch stopped before it"), PARIS
     )
 
     assert line.startswith("item 7")
@@ -91,7 +94,9 @@ def test_a_delivery_not_tried_says_why() -> None:
 
 @pytest.mark.parametrize("result", list(Result), ids=str)
 def test_every_result_is_one_line_about_its_item(result: Result) -> None:
-    line = delivery_text(delivery(result, detail="why", message_id="<m@example.com>", item_id=4321))
+    line = delivery_text(
+        delivery(result, detail="why", message_id="<m@example.com>", item_id=4321), PARIS
+    )
 
     assert "\n" not in line
     assert line.startswith("item 4321 ")

@@ -7,9 +7,18 @@ from typing import Any
 
 import pytest
 
-from reminders.editing import MARKER, edit_document, html_from_text, parse_edit
+from reminders.editing import (
+    LAYOUT_PARAGRAPH,
+    MARKER,
+    Edit,
+    edit_document,
+    html_from_text,
+    paragraphs,
+    parse_edit,
+    without_footer,
+)
 from reminders.errors import UsageError
-from reminders.queue import QueueItem, Rendered, Status
+from reminders.queue import QueueItem, Status
 
 RENDERED_HTML = (
     '<!DOCTYPE html>\n<html lang="fr">\n<body>\n'
@@ -97,11 +106,55 @@ def test_an_unchanged_round_trip_keeps_subject_text_and_locale() -> None:
                      id="quotes-escaped"),
     ],
 )  # fmt: skip
-def test_a_text_only_change_rebuilds_the_html_from_the_text(text: str, body: str) -> None:
+def test_a_text_only_change_asks_for_html_built_from_the_text(text: str, body: str) -> None:
     parsed = parse_edit(document(ITEM.subject, text), ITEM)
 
     assert parsed.text == text.strip() + "\n"
-    assert parsed.html == page("fr", body)
+    assert parsed.html is None  # the service builds it in the kind's layout
+    assert paragraphs(parsed.text) == body
+    assert html_from_text(parsed.text, "fr") == page("fr", body)
+
+
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        pytest.param("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>",
+                     id="script-shown-not-run"),
+        pytest.param("Un\r\nDeux\r\n\r\nTrois", "<p>Un<br>\nDeux</p>\n<p>Trois</p>",
+                     id="crlf-line-ends"),
+        pytest.param("Un\rDeux\r\rTrois", "<p>Un<br>\nDeux</p>\n<p>Trois</p>",
+                     id="cr-line-ends"),
+        pytest.param("%UNSUBSCRIBE_URL%", "<p>%UNSUBSCRIBE_URL%</p>", id="placeholder-kept"),
+    ],
+)  # fmt: skip
+def test_paragraphs_escape_staffs_text_whatever_its_line_ends(text: str, body: str) -> None:
+    assert paragraphs(text) == body
+
+
+def test_paragraphs_take_the_layouts_opening_tag() -> None:
+    opening = LAYOUT_PARAGRAPH
+
+    assert paragraphs("Un\n\nDeux", opening) == f"{opening}Un</p>\n{opening}Deux</p>"
+
+
+FOOTER = "--\nSe désinscrire : %UNSUBSCRIBE_URL%\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(f"Bonjour,\n\n{FOOTER}", "Bonjour,\n", id="footer-dropped"),
+        pytest.param(f"Bonjour,\n\n{FOOTER}\n\n", "Bonjour,\n", id="blank-lines-after-it"),
+        pytest.param("Bonjour,\n\n--\nÉcrivez-nous pour vous désinscrire\n",
+                     "Bonjour,\n\n--\nÉcrivez-nous pour vous désinscrire\n",
+                     id="a-changed-footer-is-staffs-text"),
+        pytest.param(FOOTER, FOOTER, id="nothing-but-the-footer-is-kept"),
+        pytest.param("Bonjour,\n", "Bonjour,\n", id="no-footer"),
+    ],
+)  # fmt: skip
+def test_the_text_footer_goes_where_the_layout_shows_its_own(text: str, expected: str) -> None:
+    assert without_footer(text, FOOTER) == expected
+    assert without_footer(text, None) == text
 
 
 @pytest.mark.parametrize(
@@ -144,7 +197,8 @@ def test_blank_lines_before_an_edited_html_part_are_dropped() -> None:
 def test_html_left_alone_or_deleted_is_rebuilt_from_the_edited_text(html: str | None) -> None:
     parsed = parse_edit(document(ITEM.subject, "Bonjour,\n\nÀ demain.", html), ITEM)
 
-    assert parsed.html == page("fr", "<p>Bonjour,</p>\n<p>À demain.</p>")
+    assert parsed == Edit(subject=ITEM.subject, text="Bonjour,\n\nÀ demain.\n", html=None,
+                          locale="fr")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -169,7 +223,7 @@ def test_a_subject_only_change_keeps_the_rendered_html() -> None:
 
     parsed = parse_edit(edited, ITEM)
 
-    assert parsed == Rendered(
+    assert parsed == Edit(
         subject="Votre arrivée demain", text=ITEM.text, html=RENDERED_HTML, locale="fr"
     )
 

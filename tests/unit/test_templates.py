@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import Markup
 
 from factories import booking, day
 from reminders.bookings import ANCHOR_FIELDS, Booking, BookingStatus, Contact
@@ -808,3 +809,57 @@ def test_french_writes_the_first_of_a_month_as_1er(
     value: date, style: str, language: str, expected: str
 ) -> None:
     assert local_date(value, style, language) == expected
+
+
+# -- the HTML part around staff's edited text -------------------------------------------
+
+#: A layout with the blocks of the shipped one, and a kind whose content has a summary.
+AROUND = {
+    "lay.html": (
+        "<title>{% block title %}{% endblock %}</title><h1>{{ agency }}</h1>"
+        "<main>{% block content %}{% endblock %}</main>"
+        "<p>{% block signature %}Regards{% endblock %}</p>"
+        '<footer><a href="{{ unsubscribe_url }}">Unsubscribe</a></footer>'
+    ),
+    "k/body.en.html": (
+        '{% extends "lay.html" %}{% block title %}Your arrival{% endblock %}'
+        "{% block content %}<table>summary of {{ booking.ref }}</table>{% endblock %}"
+    ),
+}
+
+
+def test_edited_text_takes_the_place_of_the_kinds_content_in_its_layout(tmp_path: Path) -> None:
+    edited = Markup("<p>Staff &amp; their &lt;text&gt;</p>")
+
+    html = renderer(tmp_path, AROUND).render_around(
+        "k",
+        "en",
+        {**context(), "agency": "Agence du Lac", "unsubscribe_url": UNSUBSCRIBE_URL_PLACEHOLDER},
+        content=edited,
+        title="Votre <b>arrivée</b>",
+    )
+
+    assert html == (
+        "<title>Votre &lt;b&gt;arrivée&lt;/b&gt;</title><h1>Agence du Lac</h1>"
+        "<main><p>Staff &amp; their &lt;text&gt;</p></main><p></p>"
+        f'<footer><a href="{UNSUBSCRIBE_URL_PLACEHOLDER}">Unsubscribe</a></footer>\n'
+    )
+
+
+def test_a_kind_without_a_content_block_cannot_hold_edited_text(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as caught:
+        renderer(tmp_path, {}).render_around(
+            "k", "en", context(), content=Markup("<p>Staff</p>"), title="Reminder"
+        )
+
+    assert "k/body.en.html has no {% block content %} to hold edited text" in str(caught.value)
+
+
+def test_the_text_footer_is_rendered_when_there_is_one(tmp_path: Path) -> None:
+    files = {"footer.en.txt": "--\nUnsubscribe: {{ unsubscribe_url }}"}
+    values = {"unsubscribe_url": UNSUBSCRIBE_URL_PLACEHOLDER}
+
+    assert renderer(tmp_path, files).text_footer("en", values) == (
+        f"--\nUnsubscribe: {UNSUBSCRIBE_URL_PLACEHOLDER}\n"
+    )
+    assert renderer(tmp_path, files).text_footer("xx", values) is None

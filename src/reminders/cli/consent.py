@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from .. import registry, views
+from ..clock import local_today
 from ..consent import Action, Source
-from ..errors import InvalidAddress, ReminderError, UsageError
+from ..errors import InvalidAddress, UsageError
 from ..mailer import mailer_for
 from ..planning import EARLIEST_DAY, LATEST_DAY
 from .app import App, cli, fails_cleanly, json_option, pass_app
@@ -24,15 +25,26 @@ def consent_group() -> None:
     """Look up and record consent, per email address."""
 
 
-def _instant(value: str | None, zone: ZoneInfo, option: str) -> datetime | None:
-    """Read an ISO date or date-time; one without an offset is in `zone`."""
+def _instant(
+    value: str | None, zone: ZoneInfo, option: str, now: datetime | None = None
+) -> datetime | None:
+    """Read an ISO date or date-time; one without an offset is in `zone`.
+
+    With `now`, a bare time (`09:15`) is that time today, the day it is in `zone`
+    at `now`. A local time the clocks skip or repeat at a DST change is read as
+    Python does (fold 0: the first of two 02:30, the offset before a gap).
+    """
     if value is None:
         return None
+    if now is not None and _is_bare_time(value):
+        time_of_day = time.fromisoformat(value)
+        return datetime.combine(local_today(now, zone), time_of_day, time_of_day.tzinfo or zone)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
+        today = "09:15 (today), " if now is not None else ""
         raise UsageError(
-            f"{option} {value!r} is not a date or time: write e.g. 2026-11-20 or "
+            f"{option} {value!r} is not a date or time: write e.g. {today}2026-11-20 or "
             "2026-11-20T14:30 (or with an offset, 2026-11-20T14:30+01:00)"
         ) from None
     if not EARLIEST_DAY <= parsed.date() <= LATEST_DAY:
@@ -44,18 +56,15 @@ def _instant(value: str | None, zone: ZoneInfo, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
-def _zone_of(app: App, address: str) -> ZoneInfo:
-    """The time zone a date given for `address` is read in: its contact's agency's."""
-    settings = app.settings
+def _is_bare_time(value: str) -> bool:
+    """Tell whether `value` is a time of day alone (`09:15`, `09:15:30`), no date."""
+    if len(value) < 5 or value[2] != ":":
+        return False
     try:
-        status = registry.status(app.database, settings, address)
-    except ReminderError:  # not in the registry yet: fall back below
-        status = None
-    codes = {a.code: a for a in settings.agency}
-    for _name, code in status.contacts if status else []:
-        if code in codes:
-            return codes[code].zone
-    return settings.agency[0].zone if settings.agency else ZoneInfo("UTC")
+        time.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 @consent_group.command("status")
@@ -73,9 +82,16 @@ def consent_status(app: App, address: str, as_json: bool) -> None:
 
 
 def _record(app: App, address: str, action: Action, method: str, at: str | None) -> None:
-    occurred_at = _instant(at, _zone_of(app, address), "--at")
+    zone = registry.zone_of(app.database, app.settings, address)
+    occurred_at = _instant(at, zone, "--at", app.clock.now())
     decision = registry.record_by_staff(
-        app.database, address, action, method=method, actor=app.actor, occurred_at=occurred_at
+        app.database,
+        address,
+        action,
+        method=method,
+        actor=app.actor,
+        occurred_at=occurred_at,
+        zone=zone,
     )
     found = registry.status(app.database, app.settings, address)
     verb = "opted out" if action is Action.OPT_OUT else "opted in"
@@ -96,7 +112,10 @@ _method_option = click.option(
 _at_option = click.option(
     "--at",
     metavar="ISO",
-    help="When it happened, if not now (e.g. 2026-11-20T14:30, in the agency's time zone).",
+    help=(
+        "When it happened, if not now: 09:15 (today) or 2026-11-20T14:30, in the time zone "
+        "of the agency that last wrote to the address."
+    ),
 )
 
 
@@ -183,6 +202,7 @@ def consent_report(
         raise UsageError(f"--until {until} is before --since {since}: swap them")
     rows = registry.report(
         app.database,
+        app.settings,
         source=Source(source) if source else None,
         since=start,
         until=end,

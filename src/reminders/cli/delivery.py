@@ -28,12 +28,17 @@ def _run(app: App, on_result: Callable[[Delivery], None] | None = None) -> sendi
         database=app.database,
         settings=app.settings,
         actor=app.actor,
-        on_result=on_result or _print,
+        on_result=on_result or _printer(app),
     )
 
 
-def _print(delivery: Delivery) -> None:
-    click.echo(views.delivery_text(delivery))
+def _printer(app: App) -> Callable[[Delivery], None]:
+    """Print each item's outcome, its times in its agency's zone."""
+
+    def print_delivery(delivery: Delivery) -> None:
+        click.echo(views.delivery_text(delivery, app.settings.agency_zone(delivery.agency)))
+
+    return print_delivery
 
 
 def _finish(report: DispatchReport, *, held_is_failure: bool) -> None:
@@ -92,7 +97,8 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
             click.echo(line)
         click.confirm(question, abort=True)
     with ExitStack() as stack:
-        on_result: Callable[[Delivery], None] = _print
+        print_delivery = _printer(app)
+        on_result: Callable[[Delivery], None] = print_delivery
         if sys.stderr.isatty():
             bar = stack.enter_context(
                 click.progressbar(
@@ -108,7 +114,7 @@ def send_all(app: App, agency: str, kind: str, yes: bool) -> None:
                 if delivery.result in (Result.SENT, Result.TAKEN):
                     bar.update(1, delivery)
                 elif delivery.result is not Result.HELD:
-                    _print(delivery)
+                    print_delivery(delivery)
 
         report = sending.send_tab(_run(app, on_result), agency, kind)
     _finish(report, held_is_failure=False)

@@ -156,7 +156,7 @@ def show(app: App, item_id: int, html: bool, as_json: bool) -> None:
         return
     click.echo(views.show_text(item, consent, tab, sender, reply_to, html=html), nl=False)
     if deliveries:
-        click.echo("\n" + views.deliveries_text(deliveries))
+        click.echo("\n" + views.deliveries_text(deliveries, settings.agency_zone(item.agency)))
 
 
 @cli.command()

@@ -14,7 +14,16 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
-from ..schema import AddressRow, ConfirmationRow, ConsentEventRow, ContactRow
+from ..errors import InvalidAddress
+from ..schema import (
+    AddressRow,
+    BookingRow,
+    ConfirmationRow,
+    ConsentEventRow,
+    ContactRow,
+    DeliveryRow,
+    ItemRow,
+)
 from ._base import StoreBase
 from ._rows import chunks, consent_from, event_from
 
@@ -220,6 +229,38 @@ class ConsentStore(StoreBase):
         )
         return [(locale, agency, name) for locale, agency, name in self._db.execute(query)]
 
+    def writers(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """Return, by address key, the agencies that wrote to it, the one whose zone applies first.
+
+        First the agency of the latest email sent to the address (an attempt the mail
+        server accepted, to one of the contacts using it, at that very address: a
+        contact's former address does not count), then the agencies of its contacts,
+        oldest contact first. An address nothing wrote to and no contact uses is left out.
+        """
+        found: dict[str, list[str]] = {}
+        for chunk in chunks(sorted(set(keys)), 500):
+            sent = (
+                select(AddressRow.address_key, DeliveryRow.agency, DeliveryRow.recipient)
+                .join(ContactRow, ContactRow.address_id == AddressRow.id)
+                .join(BookingRow, BookingRow.contact_id == ContactRow.id)
+                .join(ItemRow, ItemRow.booking_id == BookingRow.id)
+                .join(DeliveryRow, DeliveryRow.item_id == ItemRow.id)
+                .where(AddressRow.address_key.in_(chunk), DeliveryRow.outcome == "sent")
+                .order_by(DeliveryRow.started_at.desc(), DeliveryRow.id.desc())
+            )
+            for key, agency, recipient in self._connection.execute(sent):
+                if key not in found and _key_of(recipient) == key:
+                    found[key] = [agency]
+            contacts = (
+                select(AddressRow.address_key, ContactRow.agency)
+                .join(ContactRow, ContactRow.address_id == AddressRow.id)
+                .where(AddressRow.address_key.in_(chunk))
+                .order_by(ContactRow.id)
+            )
+            for key, agency in self._connection.execute(contacts):
+                found.setdefault(key, []).append(agency)
+        return found
+
     def add_confirmation(
         self,
         entry_id: int,
@@ -275,6 +316,13 @@ class ConsentStore(StoreBase):
         self._connection.execute(
             delete(ConfirmationRow).where(ConfirmationRow.nonce_hash == nonce_hash)
         )
+
+
+def _key_of(recipient: str) -> str | None:
+    try:
+        return address_key(recipient)
+    except InvalidAddress:  # sent long ago, before addresses were checked
+        return None
 
 
 def _facts(record: AddressConsent) -> dict[str, Any]:
