@@ -107,21 +107,26 @@ def change(
 
 def status(database: Database, settings: Settings, address: str) -> AddressStatus:
     """Return the state, source, history and contacts of `address` (any letter case)."""
-    normal = normalise_address(address)
     with database.transaction() as store:
-        entry = store.consent_entry(normal)
-        if entry is None:
-            raise NotFoundError(
-                f"{normal} is not in the registry: no contact uses it and nothing was "
-                "recorded for it (check the spelling, or import the contact)"
-            )
-        entry_id, record = entry
-        history = store.history(entry_id)
-        contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
+        return status_in(store, settings, address, database.clock.now())
+
+
+def status_in(store: Store, settings: Settings, address: str, now: datetime) -> AddressStatus:
+    """As `status`, within the caller's transaction."""
+    normal = normalise_address(address)
+    entry = store.consent_entry(normal)
+    if entry is None:
+        raise NotFoundError(
+            f"{normal} is not in the registry: no contact uses it and nothing was "
+            "recorded for it (check the spelling, or import the contact)"
+        )
+    entry_id, record = entry
+    history = store.history(entry_id)
+    contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
     reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
     return AddressStatus(
         address=record.address,
-        consent=state_of(record, database.clock.now(), reconfirm),
+        consent=state_of(record, now, reconfirm),
         record=record,
         history=history,
         contacts=contacts,
@@ -261,7 +266,27 @@ def report(
 ) -> list[dict[str, Any]]:
     """Return the opted-out addresses (SPEC §5 fields), filtered, by address."""
     with database.transaction() as store:
-        rows = store.opted_out(source=source, since=since, until=until, prefix=prefix)
+        return report_in(store, source=source, since=since, until=until, prefix=prefix)
+
+
+def report_in(
+    store: Store,
+    *,
+    source: Source | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    prefix: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """As `report`, within the caller's transaction; a page of it with `after` and `limit`.
+
+    `after` is the key (`consent.address_key`) of the last address of the previous
+    page: the page starts after it (keyset pagination, stable while entries change).
+    """
+    rows = store.opted_out(
+        source=source, since=since, until=until, prefix=prefix, after=after, limit=limit
+    )
     return [
         {
             "address": record.address,
