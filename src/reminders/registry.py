@@ -579,12 +579,48 @@ def _sender_of(
     return settings.agency[0], name, hints[0][0] if hints else None
 
 
-def page_language(database: Database, settings: Settings, address: str) -> str:
-    """Return the language the pages about `address` are shown in (its contact's)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageFacts:
+    """What a contact's page about an address shows besides the address: read at once."""
+
+    #: the language of its contact (fr or en)
+    language: str
+    #: the name of the agency of its first contact we know, if any
+    agency: str | None
+    #: where it stands (None: not in the registry)
+    consent: ConsentReason | None
+
+
+def page_facts(database: Database, settings: Settings, address: str) -> PageFacts:
+    """Return the language, agency and consent of the pages about `address`, in one read."""
     with database.transaction() as store:
         entry = store.consent_entry(address)
         hints = store.contact_hints(entry[0]) if entry else []
     agencies = {a.code: a for a in settings.agency}
+    consent = (
+        state_of(
+            entry[1],
+            database.clock.now(),
+            timedelta(days=settings.consent.reconfirm_after_days),
+        )
+        if entry
+        else None
+    )
+    return PageFacts(
+        language=_language_of_hints(agencies, hints),
+        agency=next((agencies[code].name for _l, code, _n in hints if code in agencies), None),
+        consent=consent,
+    )
+
+
+def page_language(database: Database, settings: Settings, address: str) -> str:
+    """Return the language the pages about `address` are shown in (its contact's)."""
+    return page_facts(database, settings, address).language
+
+
+def _language_of_hints(
+    agencies: Mapping[str, AgencySettings], hints: list[tuple[str | None, str, str]]
+) -> str:
     for locale, code, _name in hints:
         for candidate in (locale, agencies[code].locale if code in agencies else None):
             language = language_of(candidate)

@@ -19,20 +19,24 @@ def api_key_group() -> None:
 
 @api_key_group.command("create")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (name, key, ...).")
 @pass_app
 @fails_cleanly
-def api_key_create(app: App, name: str) -> None:
+def api_key_create(app: App, name: str, as_json: bool) -> None:
     """Create a key named NAME (e.g. crm-sync) and print it, once: it is stored hashed.
 
-    What the key records is in the consent history under the actor 'api:NAME'.
+    The key is the first line printed. What it records is in the consent history
+    under the actor 'api:NAME'.
     """
     created, key = api_keys.create(app.database, name, created_by=app.actor)
+    if as_json:
+        click.echo(views.to_json({**_key_object(created), "key": key}))
+        return
     click.echo(key)
     click.echo(
-        f"API key {created.name!r} created: the line above is the key, shown only now; give it "
-        "to the system that calls the API (header 'Authorization: Bearer KEY'). Revoke it "
-        f"with 'reminders api-key revoke {created.name}'.",
-        err=True,
+        f"API key {created.name!r} created: the line above is the key, shown only now; give "
+        "it to the system that calls the API (header 'Authorization: Bearer KEY').\n"
+        f"Revoke it with 'reminders api-key revoke {created.name}'."
     )
 
 

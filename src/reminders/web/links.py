@@ -99,13 +99,14 @@ class LinkPages:
     async def _used(self, request: Request, token: str) -> Response:
         """409: the link is authentic and in date, but its one use was taken."""
         address = await _call(self._address, Purpose.CONFIRM, token)
-        found = await _call(registry.status, self.database, self.settings, address)
-        return await self._page(
+        facts = await _call(registry.page_facts, self.database, self.settings, address)
+        return self._html(
             request,
             "used",
-            address,
+            Reader(language=facts.language, agency=facts.agency),
             status_code=409,
-            already_ok=found.consent is ConsentReason.OK,
+            address=address,
+            already_ok=facts.consent is ConsentReason.OK,
             form=self._form(request, "confirm/renew", token),
         )
 
@@ -245,15 +246,9 @@ class LinkPages:
         )
 
     def _reader(self, address: str) -> Reader:
-        """Return the language and agency name of the pages about `address`."""
-        language = registry.page_language(self.database, self.settings, address)
-        try:
-            contacts = registry.status(self.database, self.settings, address).contacts
-        except NotFoundError:
-            contacts = []
-        names = {agency.code: agency.name for agency in self.settings.agency}
-        agency = next((names[code] for _name, code in contacts if code in names), None)
-        return Reader(language=language, agency=agency)
+        """Return the language and agency name of the pages about `address` (one read)."""
+        facts = registry.page_facts(self.database, self.settings, address)
+        return Reader(language=facts.language, agency=facts.agency)
 
     def _anonymous(self, request: Request) -> Reader:
         """Return the reader of a page naming no address: the browser's language, if ours."""
