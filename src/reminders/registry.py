@@ -111,22 +111,27 @@ def change(
 
 def status(database: Database, settings: Settings, address: str) -> AddressStatus:
     """Return the state, source, history and contacts of `address` (any letter case)."""
-    normal = normalise_address(address)
     with database.transaction() as store:
-        entry = store.consent_entry(normal)
-        if entry is None:
-            raise NotFoundError(
-                f"{normal} is not in the registry: no contact uses it and nothing was "
-                "recorded for it (check the spelling, or import the contact)"
-            )
-        entry_id, record = entry
-        history = store.history(entry_id)
-        contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
-        writers = store.writers([address_key(normal)]).get(address_key(normal), [])
+        return status_in(store, settings, address, database.clock.now())
+
+
+def status_in(store: Store, settings: Settings, address: str, now: datetime) -> AddressStatus:
+    """As `status`, within the caller's transaction."""
+    normal = normalise_address(address)
+    entry = store.consent_entry(normal)
+    if entry is None:
+        raise NotFoundError(
+            f"{normal} is not in the registry: no contact uses it and nothing was "
+            "recorded for it (check the spelling, or import the contact)"
+        )
+    entry_id, record = entry
+    history = store.history(entry_id)
+    contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
+    writers = store.writers([address_key(normal)]).get(address_key(normal), [])
     reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
     return AddressStatus(
         address=record.address,
-        consent=state_of(record, database.clock.now(), reconfirm),
+        consent=state_of(record, now, reconfirm),
         record=record,
         history=history,
         contacts=contacts,
@@ -303,8 +308,30 @@ def report(
     `timezone` names the zone each address's times are shown in (`writer_zone`).
     """
     with database.transaction() as store:
-        rows = store.opted_out(source=source, since=since, until=until, prefix=prefix)
-        writers = store.writers(address_key(record.address) for record, _ in rows)
+        return report_in(store, settings, source=source, since=since, until=until, prefix=prefix)
+
+
+def report_in(
+    store: Store,
+    settings: Settings,
+    *,
+    source: Source | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    prefix: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """As `report`, within the caller's transaction; a page of it with `after` and `limit`.
+
+    `after` is the key (`consent.address_key`) of the last address of the previous
+    page: the page starts after it (keyset pagination, stable while entries change).
+    `timezone` names the zone each address's times are shown in (`writer_zone`).
+    """
+    rows = store.opted_out(
+        source=source, since=since, until=until, prefix=prefix, after=after, limit=limit
+    )
+    writers = store.writers(address_key(record.address) for record, _ in rows)
     return [
         {
             "address": record.address,
@@ -605,12 +632,48 @@ def _sender_of(
     return settings.agency[0], name, hints[0][0] if hints else None
 
 
-def page_language(database: Database, settings: Settings, address: str) -> str:
-    """Return the language the pages about `address` are shown in (its contact's)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageFacts:
+    """What a contact's page about an address shows besides the address: read at once."""
+
+    #: the language of its contact (fr or en)
+    language: str
+    #: the name of the agency of its first contact we know, if any
+    agency: str | None
+    #: where it stands (None: not in the registry)
+    consent: ConsentReason | None
+
+
+def page_facts(database: Database, settings: Settings, address: str) -> PageFacts:
+    """Return the language, agency and consent of the pages about `address`, in one read."""
     with database.transaction() as store:
         entry = store.consent_entry(address)
         hints = store.contact_hints(entry[0]) if entry else []
     agencies = {a.code: a for a in settings.agency}
+    consent = (
+        state_of(
+            entry[1],
+            database.clock.now(),
+            timedelta(days=settings.consent.reconfirm_after_days),
+        )
+        if entry
+        else None
+    )
+    return PageFacts(
+        language=_language_of_hints(agencies, hints),
+        agency=next((agencies[code].name for _l, code, _n in hints if code in agencies), None),
+        consent=consent,
+    )
+
+
+def page_language(database: Database, settings: Settings, address: str) -> str:
+    """Return the language the pages about `address` are shown in (its contact's)."""
+    return page_facts(database, settings, address).language
+
+
+def _language_of_hints(
+    agencies: Mapping[str, AgencySettings], hints: list[tuple[str | None, str, str]]
+) -> str:
     for locale, code, _name in hints:
         for candidate in (locale, agencies[code].locale if code in agencies else None):
             language = language_of(candidate)

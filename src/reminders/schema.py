@@ -280,6 +280,23 @@ class ConsentEventRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class ApiKeyRow(Base):
+    """A key of the HTTP API: only the SHA-256 of the key is kept, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    #: never reused, even once revoked: `api:NAME` is the actor in the history
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: hex SHA-256 of the key (a random 256-bit secret: no salt or slow hash needed)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: who ran `reminders api-key create`
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class PlanningPassRow(Base):
     """The last planning pass of each agency: what `missed` is measured from."""
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import click
 
-from . import admin, consent, delivery, operations, outlook, review, screen, web
+from . import admin, api_keys, consent, delivery, operations, outlook, review, screen, web
 from .app import App, cli
 
 __all__ = [
     "App",
     "admin",
+    "api_keys",
     "cli",
     "consent",
     "delivery",

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..clock import Clock
 from ..database import check_schema, unreachable
+from ._api_keys import ApiKeyStore
 from ._claims import Claimed
 from ._delivery import DeliveryStore, Recovered, Settled
 from ._records import ImportedContact, RecordStore
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 
-class Store(RecordStore, DeliveryStore, ReviewStore):
+class Store(RecordStore, DeliveryStore, ReviewStore, ApiKeyStore):
     """Every query and state change, within one transaction."""
 
 

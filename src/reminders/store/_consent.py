@@ -184,11 +184,14 @@ class ConsentStore(StoreBase):
         since: datetime | None = None,
         until: datetime | None = None,
         prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[tuple[AddressConsent, ConsentEvent | None]]:
         """Return the opted-out entries (and the event that opted each out), by address.
 
         `since` and `until` bound when the opt-out happened (`until` excluded);
-        `prefix` matches the start of the address, in any letter case.
+        `prefix` matches the start of the address, in any letter case; `after` and
+        `limit` give one page: at most `limit` entries whose key comes after `after`.
         """
         query = select(AddressRow).where(AddressRow.opted_out_by.is_not(None))
         if source is not None:
@@ -200,7 +203,12 @@ class ConsentStore(StoreBase):
         if prefix:
             escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(AddressRow.address_key.like(f"{escaped}%", escape="\\"))
-        rows = list(self._db.scalars(query.order_by(AddressRow.address_key)))
+        if after is not None:
+            query = query.where(AddressRow.address_key > after)
+        query = query.order_by(AddressRow.address_key)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = list(self._db.scalars(query))
         causes = self._latest_opt_outs([row.id for row in rows])
         return [(consent_from(row), causes.get(row.id)) for row in rows]
 
