@@ -239,16 +239,21 @@ def test_each_lost_final_reply_is_uncertain_and_the_next_message_takes_a_new_con
 
 
 @pytest.mark.parametrize(
-    ("pipelining", "expected"),
+    ("pipelining", "possible"),
     [
-        # The first message's commands are answered after the next one is pulled:
-        # the server is gone by then, so it was never handed over.
-        pytest.param(True, [(0, TransientFailure)], id="pipelining"),
-        pytest.param(False, [(0, None), (1, TransientFailure)], id="one-by-one"),
+        # The first message's commands are answered around the time the server goes:
+        # either it was never handed over, or its body went out and its final reply
+        # never came (uncertain), and the second was never handed over.
+        pytest.param(
+            True,
+            [[(0, TransientFailure)], [(0, UncertainDelivery), (1, TransientFailure)]],
+            id="pipelining",
+        ),
+        pytest.param(False, [[(0, None), (1, TransientFailure)]], id="one-by-one"),
     ],
 )
 def test_a_server_gone_mid_batch_stops_it_and_what_was_not_handed_over_is_not_reported(
-    pipelining: bool, expected: list[tuple[int, type[DeliveryError] | None]]
+    pipelining: bool, possible: list[list[tuple[int, type[DeliveryError] | None]]]
 ) -> None:
     server = MailServer(pipelining=pipelining).start()
     mailer = SmtpMailer(server.host, server.port, timeout_s=2)
@@ -262,7 +267,7 @@ def test_a_server_gone_mid_batch_stops_it_and_what_was_not_handed_over_is_not_re
     got = outcomes_of(mailer, batch())
     mailer.close()
 
-    assert got == expected
+    assert got in possible
     error = next(error for _, error in mailer.send_batch([(9, envelope())]))
     assert isinstance(error, TransientFailure) and error.stops_batch
 
