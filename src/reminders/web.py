@@ -52,6 +52,7 @@ from .logs import EventLog
 from .mailer import DeliveryError, mailer_for
 from .pages import FORM_FIELD, LANGUAGES, Form, FormSigner, Pages, Reader, accepted_language
 from .registry import ConsentRefused, UsedLink
+from .settings_page import SettingsPage
 from .store import Database
 from .templates import language_of
 from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
@@ -91,6 +92,7 @@ def create_app(settings: Settings, database: Database, *, log: EventLog | None =
         Route("/unsubscribe/{token}", site.show_unsubscribe, methods=["GET"]),
         Route("/unsubscribe/{token}", site.unsubscribe, methods=["POST"]),
         Route("/unsubscribe/{token}/renew", site.renew_unsubscribe, methods=["POST"]),
+        *SettingsPage(site).routes(),
     ]
     app = Starlette(
         routes=routes,

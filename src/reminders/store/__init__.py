@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..clock import Clock
 from ..database import check_schema, unreachable
+from ._choices import KindChoice, KindChoiceStore
 from ._claims import Claimed
 from ._delivery import DeliveryStore, Recovered, Settled
 from ._records import ImportedContact, RecordStore
@@ -25,6 +26,7 @@ __all__ = [
     "Claimed",
     "Database",
     "ImportedContact",
+    "KindChoice",
     "NewItem",
     "Recovered",
     "Settled",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class Store(RecordStore, DeliveryStore, ReviewStore):
+class Store(RecordStore, DeliveryStore, ReviewStore, KindChoiceStore):
     """Every query and state change, within one transaction."""
 
 
