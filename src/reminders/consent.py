@@ -74,6 +74,8 @@ class Action(StrEnum):
     ACCEPT_KIND = "accept_kind"  #: emails of that kind again
 
 
+#: Actions about one kind of email: `decide_kind` decides them, not `decide`.
+KIND_ACTIONS = frozenset({Action.REFUSE_KIND, Action.ACCEPT_KIND})
 #: Sources whose opt-out only the contact's own confirmation lifts.
 STRONG_SOURCES = frozenset({Source.CONTACT, Source.SYSTEM})
 #: A contact may ask for a new confirmation email at most this often.
@@ -167,6 +169,8 @@ def decide(record: AddressConsent, action: Action, source: Source, at: datetime)
             return _confirm(record, source, at)
         case Action.SEND_CONFIRMATION:
             return _send_confirmation(record, source, at)
+        case Action.REFUSE_KIND | Action.ACCEPT_KIND:
+            raise ValueError(f"{action} is about one kind of email: use decide_kind")
     raise ValueError(f"unknown action {action!r}")  # pragma: no cover
 
 
