@@ -223,6 +223,9 @@ class AgencySettings(_Section):
     delays: dict[str, int] = Field(default_factory=dict)
     retention: dict[str, int] = Field(default_factory=dict)
     auto_send: dict[str, bool] = Field(default_factory=dict)
+    #: kinds a contact cannot refuse on their settings page (true), e.g. a balance
+    #: reminder about money owed; unsubscribing from everything still stops them
+    required: dict[str, bool] = Field(default_factory=dict)
     kinds: dict[str, KindSettings] = Field(default_factory=dict)
 
     @field_validator("code")
@@ -290,16 +293,17 @@ class AgencySettings(_Section):
             elif not _CODE.match(name):
                 problems.append(f"kinds.{name}: use lower-case letters, digits, '-' and '_'")
         known = [*BUILT_IN_KINDS, *self.kinds]
-        for table in ("delays", "retention", "auto_send"):
+        for table in ("delays", "retention", "auto_send", "required"):
+            flags = table in ("auto_send", "required")
             for name, value in getattr(self, table).items():
                 if name not in known:
                     problems.append(
                         f"{table}.{name}: unknown kind {name!r}: known kinds are "
                         f"{', '.join(known)} (declare your own under [agency.kinds.NAME])"
                     )
-                elif table != "auto_send" and value < 0:
+                elif not flags and value < 0:
                     problems.append(f"{table}.{name}: must be 0 or more days, not {value}")
-                elif table != "auto_send" and value > MAX_DAYS:
+                elif not flags and value > MAX_DAYS:
                     problems.append(f"{table}.{name}: {_too_long(value)}")
         if problems:
             # One line each: describe_validation_error prefixes every line with the key.
@@ -346,6 +350,10 @@ class AgencySettings(_Section):
             )
             for name, delay in self.delays.items()
         ]
+
+    def required_kinds(self) -> frozenset[str]:
+        """Return the enabled kinds a contact cannot refuse (`[agency.required]`)."""
+        return frozenset(k.name for k in self.enabled_kinds() if self.required.get(k.name))
 
     def kind_name(self, name_or_tab: str) -> str | None:
         """Return the kind named `name_or_tab`, or whose tab label it is (any language).

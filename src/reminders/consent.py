@@ -55,6 +55,7 @@ class ConsentReason(StrEnum):
     CONFIRMATION_PENDING = "confirmation_pending"  #: confirmation email sent, not clicked yet
     OPTED_OUT = "opted_out"  #: the address asked not to be written to
     INACTIVE = "inactive"  #: no confirmed activity for too long: must confirm again
+    KIND_REFUSED = "kind_refused"  #: the contact refused this kind of email (only this kind)
 
 
 class Source(StrEnum):
@@ -71,8 +72,12 @@ class Action(StrEnum):
     OPT_IN = "opt_in"  #: lift an opt-out
     CONFIRM = "confirm"  #: the double opt-in is done (the contact clicked the link)
     SEND_CONFIRMATION = "send_confirmation"  #: a confirmation email goes out
+    REFUSE_KIND = "refuse_kind"  #: no more emails of one kind (the event's `kind`)
+    ACCEPT_KIND = "accept_kind"  #: emails of that kind again
 
 
+#: Actions about one kind of email: `decide_kind` decides them, not `decide`.
+KIND_ACTIONS = frozenset({Action.REFUSE_KIND, Action.ACCEPT_KIND})
 #: Sources whose opt-out only the contact's own confirmation lifts.
 STRONG_SOURCES = frozenset({Source.CONTACT, Source.SYSTEM})
 #: A contact may ask for a new confirmation email at most this often.
@@ -95,13 +100,24 @@ class AddressConsent:
 
 
 def state_of(
-    record: AddressConsent | None, now: datetime, reconfirm_after: timedelta
+    record: AddressConsent | None,
+    now: datetime,
+    reconfirm_after: timedelta,
+    *,
+    kind_refused: bool = False,
 ) -> ConsentReason:
-    """Tell whether the address may be written to at `now` (`OK`) or why not."""
+    """Tell whether the address may be written to at `now` (`OK`) or why not.
+
+    `kind_refused`: the contact refused the kind of the email in question (and its
+    agency does not mark the kind required): it is held whatever else holds, but an
+    opt-out from everything says more, so it comes first.
+    """
     if record is None:
         return ConsentReason.NO_ADDRESS
     if record.opted_out_by is not None:
         return ConsentReason.OPTED_OUT
+    if kind_refused:
+        return ConsentReason.KIND_REFUSED
     confirmed = record.confirmed_at
     if confirmed is not None and confirmed >= now - reconfirm_after:
         return ConsentReason.OK
@@ -128,6 +144,8 @@ class ConsentEvent:
     occurred_at: datetime
     recorded_at: datetime
     detail: str | None = None
+    #: the kind of email a `refuse_kind` / `accept_kind` event is about
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +181,8 @@ def decide(
             return _confirm(record, source, at)
         case Action.SEND_CONFIRMATION:
             return _send_confirmation(record, source, at, zone)
+        case Action.REFUSE_KIND | Action.ACCEPT_KIND:
+            raise ValueError(f"{action} is about one kind of email: use decide_kind")
     raise ValueError(f"unknown action {action!r}")  # pragma: no cover
 
 
@@ -187,6 +207,62 @@ def import_actions(
     if not opt_out and was_opted_out is not False:
         actions.append(Action.OPT_IN)
     return tuple(actions)
+
+
+#: Who may choose, for an address, which kinds of email it receives.
+KIND_CHOOSERS = frozenset({Source.CONTACT, Source.AGENT})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KindDecision:
+    """What a choice about one kind of email does: a change, nothing, or a refusal."""
+
+    allowed: bool
+    #: the choice differs from what is recorded (None recorded: receives)
+    changes: bool = False
+    #: why it is refused, and what to do instead (None when allowed)
+    refusal: str | None = None
+
+
+def decide_kind(
+    address: str,
+    kind: str,
+    receive: bool,
+    source: Source,
+    *,
+    current: bool | None,
+    offered: frozenset[str],
+    required: frozenset[str],
+) -> KindDecision:
+    """Decide a choice to receive (or not) the emails of one `kind` at `address`.
+
+    `current` is the choice recorded (None: none, the address receives every kind);
+    `offered` the kinds the address's agencies send; `required` those of them an
+    agency marks as not refusable (`[agency.required]`). The contact chooses (staff
+    may record the contact's choice); a bounce or an import never does. Refusing a
+    required kind is refused; accepting it again is always allowed (it undoes a
+    refusal recorded before the agency marked the kind).
+    """
+    if source not in KIND_CHOOSERS:
+        return KindDecision(
+            allowed=False,
+            refusal=f"{source} does not choose kinds of email: the contact does (or staff "
+            "on the contact's behalf)",
+        )
+    if kind not in offered and current is None:
+        known = ", ".join(sorted(offered)) or "none"
+        return KindDecision(
+            allowed=False,
+            refusal=f"unknown kind {kind!r} for {address}: the kinds its agencies send are {known}",
+        )
+    if not receive and kind in required:
+        return KindDecision(
+            allowed=False,
+            refusal=f"the emails of kind {kind!r} cannot be refused: the agency sends them "
+            f"to every booking ({address} may still unsubscribe from every email)",
+        )
+    was_receiving = current is None or current
+    return KindDecision(allowed=True, changes=receive != was_receiving)
 
 
 def _refused(record: AddressConsent, why: str) -> Decision:

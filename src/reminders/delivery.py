@@ -257,3 +257,5 @@ class SendRules:
     #: each local day it is somewhere, with the agencies for which it is that day
     todays: tuple[tuple[date, tuple[str, ...]], ...]
     kinds: tuple[KindRule, ...]
+    #: (agency, kind) pairs a contact cannot refuse: a kind refusal does not hold them
+    required: tuple[tuple[str, str], ...] = ()

@@ -48,6 +48,7 @@ from .errors import InvalidAddress
 from .leases import lease_length, message_id, this_process
 from .mailer import DeliveryError, Mailer, PermanentFailure, TransientFailure, UncertainDelivery
 from .messages import (
+    SETTINGS_URL_PLACEHOLDER,
     AgencySender,
     Envelope,
     UnsafeHeader,
@@ -100,6 +101,9 @@ def send_rules(settings: Settings, now: datetime, kinds: tuple[KindRule, ...]) -
         consent_cutoff=now - reconfirm_after(settings),
         todays=tuple((day, tuple(codes)) for day, codes in sorted(todays.items())),
         kinds=kinds,
+        required=tuple(
+            (agency.code, kind) for agency in settings.agency for kind in agency.required_kinds()
+        ),
     )
 
 
@@ -126,7 +130,13 @@ class Composer:
         recipient = mailbox(item.to, item.contact_name)
         content = Rendered(subject=item.subject, text=item.text, html=item.html, locale=item.locale)
         link = registry.unsubscribe_url(self._settings, self._signer, recipient.address)
-        draft = agency_draft(sender, recipient, content, link)
+        # A token is a few microseconds of AES: made only for a body that shows it.
+        settings_link = (
+            registry.settings_url(self._settings, self._signer, recipient.address)
+            if SETTINGS_URL_PLACEHOLDER in item.text or SETTINGS_URL_PLACEHOLDER in item.html
+            else None
+        )
+        draft = agency_draft(sender, recipient, content, link, settings_link)
         envelope = build(draft, now=now.astimezone(sender.zone), message_id=message_id)
         return self._dkim.sign(envelope, now=now) if self._dkim else envelope
 

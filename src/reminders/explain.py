@@ -112,6 +112,11 @@ def _item_next(item: QueueItem, consent: ConsentReason, today: date, zone: ZoneI
         case Status.PENDING:
             if consent is ConsentReason.OK:
                 return f"{ident} waits in its tab until {until} for staff to send it"
+            if consent is ConsentReason.KIND_REFUSED:
+                return (
+                    f"{ident} waits in its tab until {until}, but cannot be sent: the contact "
+                    "refused this kind of email (kind_refused)"
+                )
             return (
                 f"{ident} waits in its tab until {until}, but cannot be sent while the "
                 f"address is {consent}"
@@ -157,19 +162,24 @@ def explain(database: Database, settings: Settings, booking_ref: str) -> list[Ex
             )
         candidate, address = found
         items = store.booking_items(candidate.booking_id)
+        refused = store.refused_kinds(address.address) if address is not None else frozenset()
     booking = candidate.booking
     agency = settings.agency_by_code(booking.agency)
     today = agency_today(agency, database.clock)
-    if not candidate.contact.email or address is None:
-        consent = ConsentReason.NO_ADDRESS
-    else:
-        consent = state_of(address, database.clock.now(), reconfirm_after(settings))
+    now = database.clock.now()
+
+    def consent_to(kind: str) -> ConsentReason:
+        if not candidate.contact.email or address is None:
+            return ConsentReason.NO_ADDRESS
+        kind_refused = kind in refused and not agency.required.get(kind, False)
+        return state_of(address, now, reconfirm_after(settings), kind_refused=kind_refused)
+
     return [
         explain_kind(
             kind,
             booking,
             [i for i in items if i.kind == kind.name],
-            consent,
+            consent_to(kind.name),
             today,
             tab=kind.tab_label(agency.language),
             zone=agency.zone,

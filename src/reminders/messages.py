@@ -48,6 +48,8 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 #: What a planned email's body holds where its unsubscribe link goes (the template
 #: variable `unsubscribe_url`): the link is made when the email is sent, as the header's.
 UNSUBSCRIBE_URL_PLACEHOLDER = "%UNSUBSCRIBE_URL%"
+#: The same for the link to the contact's email settings page (`settings_url`).
+SETTINGS_URL_PLACEHOLDER = "%SETTINGS_URL%"
 #: Longest header line we write before folding, and an encoded word's payload.
 _LINE = 78
 _WORD_BYTES = 45
@@ -154,20 +156,29 @@ def agency_draft(
     recipient: Mailbox,
     content: Rendered,
     unsubscribe_url: str | None = None,
+    settings_url: str | None = None,
 ) -> Draft:
     """Return what an email of the agency says; with `unsubscribe_url`, its unsubscribe links.
 
     The link goes in the List-Unsubscribe headers and where the body holds
-    `UNSUBSCRIBE_URL_PLACEHOLDER` (the footer of every shipped template).
+    `UNSUBSCRIBE_URL_PLACEHOLDER` (the footer of every shipped template);
+    `settings_url` where it holds `SETTINGS_URL_PLACEHOLDER`.
     """
-    link = unsubscribe_url or ""
+    text, html = content.text, content.html
+    for placeholder, url in (
+        (UNSUBSCRIBE_URL_PLACEHOLDER, unsubscribe_url),
+        (SETTINGS_URL_PLACEHOLDER, settings_url),
+    ):
+        link = url or ""
+        text = text.replace(placeholder, link)
+        html = html.replace(placeholder, str(markupsafe.escape(link)))
     return Draft(
         sender=sender.sender,
         recipient=recipient,
         reply_to=sender.reply_to,
         subject=content.subject,
-        text=content.text.replace(UNSUBSCRIBE_URL_PLACEHOLDER, link),
-        html=content.html.replace(UNSUBSCRIBE_URL_PLACEHOLDER, str(markupsafe.escape(link))),
+        text=text,
+        html=html,
         language=content.locale,
         unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=sender.mailto if unsubscribe_url else None,
@@ -183,6 +194,7 @@ def agency_email(
     tag: str,
     dkim: DkimSigner | None,
     unsubscribe_url: str | None = None,
+    settings_url: str | None = None,
 ) -> Envelope:
     """Build an email of `agency`: its From and Reply-To, dated in its time zone.
 
@@ -191,7 +203,7 @@ def agency_email(
     `dkim`, it is signed.
     """
     sender = agency_sender(agency)
-    draft = agency_draft(sender, recipient, content, unsubscribe_url)
+    draft = agency_draft(sender, recipient, content, unsubscribe_url, settings_url)
     envelope = build(
         draft,
         now=now.astimezone(sender.zone),

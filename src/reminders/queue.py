@@ -110,3 +110,6 @@ class QueueItem:
     consent: AddressConsent | None = None
     #: who saved the last edit
     edited_by: str | None = None
+    #: the contact refused this kind of email (`kind_choices`); whether that holds the
+    #: item depends on its agency (`[agency.required]`): see `service.consent_of`
+    kind_refused: bool = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ from .consent import (
 from .dkim import DkimSigner, signer_for
 from .errors import InvalidAddress, NotFoundError, ReminderError, UsageError
 from .mailer import Mailer
-from .messages import Envelope, agency_email, mailbox, parse_mailbox
+from .messages import SETTINGS_URL_PLACEHOLDER, Envelope, agency_email, mailbox, parse_mailbox
 from .store import Database, ImportedContact, Store
 from .templates import Renderer, language_of
 from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
@@ -64,6 +64,8 @@ class AddressStatus:
     contacts: list[tuple[str, str]]
     #: the zone its times are shown and read in: that of the agency that last wrote to it
     zone: ZoneInfo
+    #: the contact's choices per kind of email: {kind: receive} (none: every kind)
+    kinds: dict[str, bool] = field(default_factory=dict)
 
 
 def change(
@@ -128,6 +130,7 @@ def status_in(store: Store, settings: Settings, address: str, now: datetime) -> 
     history = store.history(entry_id)
     contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
     writers = store.writers([address_key(normal)]).get(address_key(normal), [])
+    kinds = store.kind_choices(entry_id)
     reconfirm = timedelta(days=settings.consent.reconfirm_after_days)
     return AddressStatus(
         address=record.address,
@@ -136,6 +139,7 @@ def status_in(store: Store, settings: Settings, address: str, now: datetime) -> 
         history=history,
         contacts=contacts,
         zone=writer_zone(settings, writers),
+        kinds=kinds,
     )
 
 
@@ -302,12 +306,35 @@ def report(
     since: datetime | None = None,
     until: datetime | None = None,
     prefix: str | None = None,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """Return the opted-out addresses (SPEC §5 fields), filtered, by address.
 
     `timezone` names the zone each address's times are shown in (`writer_zone`).
+    With `kind`: the addresses that refused that kind of email instead (the same
+    fields, `occurred_at` when they refused it), whose other emails still go.
     """
     with database.transaction() as store:
+        if kind is not None:
+            refusals = store.kind_refusals(
+                kind=kind, source=source, since=since, until=until, prefix=prefix
+            )
+            writers = store.writers(address_key(r.address) for r in refusals)
+            return [
+                {
+                    "address": refusal.address,
+                    "source": refusal.source,
+                    "method": refusal.method,
+                    "occurred_at": refusal.chosen_at,
+                    "actor": refusal.actor,
+                    "detail": None,
+                    "timezone": writer_zone(
+                        settings, writers.get(address_key(refusal.address), [])
+                    ).key,
+                    "kind": refusal.kind,
+                }
+                for refusal in refusals
+            ]
         return report_in(store, settings, source=source, since=since, until=until, prefix=prefix)
 
 
@@ -341,6 +368,8 @@ def report_in(
             "actor": event.actor if event else None,
             "detail": event.detail if event else None,
             "timezone": writer_zone(settings, writers.get(address_key(record.address), [])).key,
+            # An opt-out is from every kind of email.
+            "kind": None,
         }
         for record, event in rows
     ]
@@ -387,6 +416,11 @@ def address_of_link(
 def unsubscribe_url(settings: Settings, signer: LinkSigner, address: str) -> str:
     """Return the unsubscribe link of `address` (an opaque token), for its emails."""
     return f"{settings.web.base_url}/unsubscribe/{signer.sign(Purpose.UNSUBSCRIBE, address)}"
+
+
+def settings_url(settings: Settings, signer: LinkSigner, address: str) -> str:
+    """Return the link to the email settings page of `address` (an opaque token)."""
+    return f"{settings.web.base_url}/settings/{signer.sign(Purpose.SETTINGS, address)}"
 
 
 def confirm(
@@ -567,6 +601,7 @@ def _confirmation_email(
     agency, name, locale = _sender_of(settings, hints)
     token = signer.sign_payload(Purpose.CONFIRM, {"a": address, "n": nonce})
     unsubscribe = unsubscribe_url(settings, signer, address)
+    settings_link = settings_url(settings, signer, address)
     renderer = Renderer(settings.agency_templates_path(agency), settings.templates_path)
     language = renderer.language_for(CONFIRMATION_TEMPLATE, locale, agency.locale)
     content = renderer.render(
@@ -578,6 +613,7 @@ def _confirmation_email(
             address=address,
             url=f"{settings.web.base_url}/confirm/{token}",
             unsubscribe_url=unsubscribe,
+            settings_url=settings_link,
             valid=valid,
             expires_on=(now + valid).astimezone(agency.zone).date(),
         ),
@@ -590,6 +626,7 @@ def _confirmation_email(
         tag="confirm",
         dkim=dkim,
         unsubscribe_url=unsubscribe,
+        settings_url=settings_link,
     )
 
 
@@ -602,6 +639,7 @@ def confirmation_context(
     unsubscribe_url: str,
     valid: timedelta,
     expires_on: date,
+    settings_url: str = SETTINGS_URL_PLACEHOLDER,
 ) -> dict[str, Any]:
     """Return the variables the confirmation email's templates see."""
     return {
@@ -613,6 +651,7 @@ def confirmation_context(
         "contact": {"name": name, "email": address},
         "confirm_url": url,
         "unsubscribe_url": unsubscribe_url,
+        "settings_url": settings_url,
         "valid_days": valid.days,
         "expires_on": expires_on,
     }

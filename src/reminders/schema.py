@@ -81,6 +81,29 @@ class AddressRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class KindChoiceRow(Base):
+    """A contact's choice for one kind of email at one address (none: they receive it).
+
+    The dispatcher's claim looks a refusal up by its key (address, kind) inside its
+    one statement, so checking costs no query per email.
+    """
+
+    __tablename__ = "kind_choices"
+
+    address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id"), primary_key=True)
+    #: the kind's name (balance_due, arrival, post_departure, an agency's own, ...)
+    kind: Mapped[str] = mapped_column(String(50), primary_key=True)
+    #: False: the contact refused this kind; True: accepted it again
+    receive: Mapped[bool] = mapped_column(Boolean)
+    #: who chose (contact, agent) and how (web form, phone, ...)
+    source: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    #: when the choice was made (the history keeps every earlier one)
+    chosen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class ContactRow(Base):
     __tablename__ = "contacts"
 
@@ -267,7 +290,7 @@ class ConsentEventRow(Base):
     address: Mapped[str] = mapped_column(String(320))
     #: its entry in the registry
     registry_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"))
-    #: opt_out, opt_in, confirm, send_confirmation
+    #: opt_out, opt_in, confirm, send_confirmation, refuse_kind, accept_kind
     action: Mapped[str] = mapped_column(String(40))
     #: agent, contact, system, import
     source: Mapped[str] = mapped_column(String(20))
@@ -275,6 +298,8 @@ class ConsentEventRow(Base):
     method: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str | None] = mapped_column(Text)
+    #: the kind of email a refuse_kind / accept_kind event is about (None otherwise)
+    kind: Mapped[str | None] = mapped_column(String(50))
     #: when it happened (staff may give a past date), and when it was written down
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -70,7 +70,8 @@ def tab_overview(
     now = database.clock.now()
     cutoff = now - service.reconfirm_after(settings)
     with database.transaction() as store:
-        ready, blocked, edited = store.tab_overview(agency, kind, cutoff)
+        required = kind in settings.agency_by_code(agency).required_kinds()
+        ready, blocked, edited = store.tab_overview(agency, kind, cutoff, required=required)
         few: list[QueueItem] = []
         if ready <= list_up_to:
             listed = store.items(agency=agency, kind=kind, statuses=list(_PERSON))

@@ -18,7 +18,7 @@ from .consent import ConsentReason, state_of
 from .editing import Edit
 from .errors import StaleEdit, TemplateError, TransitionError, UsageError
 from .kinds import Kind
-from .messages import UNSUBSCRIBE_URL_PLACEHOLDER
+from .messages import SETTINGS_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
 from .store import Candidate, Database, NewItem, Store
@@ -253,6 +253,7 @@ def email_context(
         },
         # The footer's link: made when the email is sent, like the List-Unsubscribe header.
         "unsubscribe_url": UNSUBSCRIBE_URL_PLACEHOLDER,
+        "settings_url": SETTINGS_URL_PLACEHOLDER,
     }
 
 
@@ -260,7 +261,13 @@ def consent_of(item: QueueItem, now: datetime, settings: Settings) -> ConsentRea
     """Tell whether the item's contact may be written to at `now`, or why not."""
     if not item.to or item.consent is None:
         return ConsentReason.NO_ADDRESS
-    return state_of(item.consent, now, reconfirm_after(settings))
+    refused = item.kind_refused and not is_required(settings, item.agency, item.kind)
+    return state_of(item.consent, now, reconfirm_after(settings), kind_refused=refused)
+
+
+def is_required(settings: Settings, agency: str, kind: str) -> bool:
+    """Tell whether agency `agency` marks `kind` as one a contact cannot refuse."""
+    return any(a.code == agency and a.required.get(kind, False) for a in settings.agency)
 
 
 def reconfirm_after(settings: Settings) -> timedelta:
@@ -522,6 +529,7 @@ def _check_confirmation(renderer: Renderer, agency: AgencySettings) -> list[str]
         address="guest@example.com",
         url="https://example.com/confirm/SAMPLE",
         unsubscribe_url="https://example.com/unsubscribe/SAMPLE",
+        settings_url="https://example.com/settings/SAMPLE",
         valid=timedelta(days=30),
         expires_on=date(2030, 7, 15),
     )

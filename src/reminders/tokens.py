@@ -41,6 +41,7 @@ _SEPARATOR = "\n"
 class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"  #: the List-Unsubscribe link and the page behind it
     CONFIRM = "confirm"  #: the link of a confirmation email (double opt-in)
+    SETTINGS = "settings"  #: the contact's email settings page, linked from every footer
 
 
 class InvalidLink(ReminderError):

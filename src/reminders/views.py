@@ -14,7 +14,7 @@ from babel.dates import format_date
 
 from .clock import local_time
 from .config import Settings
-from .consent import ConsentReason
+from .consent import ConsentEvent, ConsentReason
 from .delivery import Delivery, DispatchReport, Result
 from .dkim import Alignment, DkimSigner
 from .queue import QueueItem
@@ -508,6 +508,8 @@ def consent_object(found: AddressStatus) -> dict[str, Any]:
         "confirmation_sent_at": record.confirmation_sent_at,
         "contacts": [{"name": name, "agency": agency} for name, agency in found.contacts],
         "timezone": found.zone.key,
+        # The contact's choices per kind of email: {kind: false} for a refused kind.
+        "kinds": dict(found.kinds),
         "history": [
             {
                 "action": e.action,
@@ -517,6 +519,7 @@ def consent_object(found: AddressStatus) -> dict[str, Any]:
                 "occurred_at": e.occurred_at,
                 "recorded_at": e.recorded_at,
                 "detail": e.detail,
+                "kind": e.kind,
             }
             for e in found.history
         ],
@@ -546,11 +549,14 @@ def consent_text(found: AddressStatus) -> str:
         f"  confirmed: {_when(record.confirmed_at)} · confirmation sent: "
         f"{_when(record.confirmation_sent_at)}"
     )
+    refused = [kind for kind, receive in found.kinds.items() if not receive]
+    if refused:
+        lines.append("  refused kinds: " + ", ".join(refused) + " (the other kinds are sent)")
     if found.history:
         lines.append("History, oldest first:")
         rows = [
             (_when(e.occurred_at), e.action, e.source, e.method, e.actor, _when(e.recorded_at),
-             e.detail or "")
+             _event_detail(e))
             for e in found.history
         ]  # fmt: skip
         lines.append(
@@ -561,10 +567,16 @@ def consent_text(found: AddressStatus) -> str:
     return "\n".join(lines)
 
 
-def report_text(rows: list[dict[str, Any]]) -> str:
+def _event_detail(event: ConsentEvent) -> str:
+    """The DETAIL cell of a history line: the kind of a kind choice, then the detail."""
+    parts = [f"kind {event.kind}" if event.kind else "", event.detail or ""]
+    return "; ".join(part for part in parts if part)
+
+
+def report_text(rows: list[dict[str, Any]], kind: str | None = None) -> str:
     """The opted-out addresses, each one's time in the zone its row names."""
     if not rows:
-        return "no opted-out address matches"
+        return f"no address refused {kind}" if kind else "no opted-out address matches"
     cells = [
         (
             r["address"],
@@ -575,9 +587,11 @@ def report_text(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    return (
-        table(("ADDRESS", "SOURCE", "METHOD", "SINCE", "BY"), cells, indent="")
-        + f"\n{len(rows)} opted-out address{'es' if len(rows) != 1 else ''}"
+    what = f"address{'es' if len(rows) != 1 else ''}"
+    return table(("ADDRESS", "SOURCE", "METHOD", "SINCE", "BY"), cells, indent="") + (
+        f"\n{len(rows)} {what} refused {kind} (the other kinds are sent)"
+        if kind
+        else f"\n{len(rows)} opted-out {what}"
     )
 
 

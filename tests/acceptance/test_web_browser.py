@@ -170,3 +170,92 @@ def test_a_contact_unsubscribes_from_the_link_of_a_reminder(
     assert (status["consent"], status["source"]) == ("opted_out", "contact")
     event = last_event(planned, MARIE)
     assert (event["action"], event["source"], event["method"]) == ("opt_out", "contact", "web form")
+
+
+#: Balance reminders are required by Agence du Lac in the settings page's test.
+REQUIRED_BALANCE = "post_departure = 7\n\n[agency.required]\nbalance_due = true\n"
+
+
+@pytest.fixture
+def artefacts(tmp_path: Path) -> Path:
+    """Where a test leaves what a person may want to look at (REMINDERS_TEST_ARTEFACTS)."""
+    folder = Path(os.environ.get("REMINDERS_TEST_ARTEFACTS") or tmp_path / "artefacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def switch_of(browser: WebDriver, kind: str) -> Any:
+    [switch] = browser.find_elements(By.CSS_SELECTOR, f"button[role=switch][data-kind={kind}]")
+    return switch
+
+
+def test_a_contact_switches_off_one_kind_from_the_settings_link_of_a_reminder(
+    planned: Workspace,
+    planned_ids: Ids,
+    mail_server: MailServer,
+    browser: WebDriver,
+    artefacts: Path,
+) -> None:
+    config = planned.config.read_text(encoding="utf-8")
+    planned.write("reminders.toml", config.replace("post_departure = 7\n", REQUIRED_BALANCE, 1))
+    port = free_port()
+    env = smtp_env(mail_server, REMINDERS_WEB__BASE_URL=f"http://127.0.0.1:{port}")
+    planned.ok("send", str(planned_ids[("B-1", "balance_due")]), env=env)
+    [received] = mail_server.to(MARIE)
+    link = re.search(rf"http://127\.0\.0\.1:{port}/settings/\S+", received.part("plain"))
+    assert link, received.part("plain")
+    assert MARIE not in link[0]
+    assert f'href="{link[0]}"' in received.part("html")  # the HTML footer shows it too
+    web = WebCommand(planned, port, env).start()
+    try:
+        browser.set_window_size(900, 1100)
+        browser.get(link[0])
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Vos préférences e-mail"
+        main = browser.find_element(By.TAG_NAME, "main").text
+        assert MARIE in main and "Agence du Lac" in main
+        assert "Confirmée : vous recevez nos e-mails." in main
+        # A switch per kind the agency sends, but the required balance reminders.
+        kinds = [
+            b.get_attribute("data-kind")
+            for b in browser.find_elements(By.CSS_SELECTOR, "button[role=switch]")
+        ]
+        assert kinds == ["arrival", "option_expiry", "post_departure"]
+        assert "Rappels du solde à régler" in main and "Toujours envoyés" in main
+        assert switch_of(browser, "post_departure").get_attribute("aria-checked") == "true"
+        assert (
+            switch_of(browser, "post_departure").value_of_css_property("background-color") == ACCENT
+        )
+        assert planned.json("consent", "status", MARIE)["kinds"] == {}  # GET changed nothing
+
+        switch_of(browser, "post_departure").click()
+
+        WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda b: switch_of(b, "post_departure").get_attribute("aria-checked") == "false",
+            message="the switch never turned off",
+        )
+        assert "Votre choix est enregistré." in browser.find_element(By.TAG_NAME, "main").text
+        assert switch_of(browser, "arrival").get_attribute("aria-checked") == "true"
+        assert browser.current_url.startswith(f"http://127.0.0.1:{port}/settings/")
+        assert_no_console_errors(browser)
+        screenshot = artefacts / "settings-page-fr.png"
+        assert browser.save_screenshot(str(screenshot))
+        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        assert web.stop() == 0, web.log
+    assert link[0].split("/settings/")[1] not in web.log
+    status = planned.json("consent", "status", MARIE)
+    assert (status["consent"], status["kinds"]) == ("ok", {"post_departure": False})
+    event = last_event(planned, MARIE)
+    assert (event["action"], event["source"], event["method"], event["kind"]) == (
+        "refuse_kind",
+        "contact",
+        "web form",
+        "post_departure",
+    )
+    assert "refused kinds: post_departure" in planned.ok("consent", "status", MARIE).stdout
+    [refusal] = planned.json("consent", "report", "--kind", "Après départ")
+    assert (refusal["address"], refusal["kind"], refusal["source"]) == (
+        MARIE,
+        "post_departure",
+        "contact",
+    )

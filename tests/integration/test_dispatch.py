@@ -32,7 +32,7 @@ from reminders.bookings import BookingStatus
 from reminders.database import create_engine
 from reminders.delivery import DispatchReport, Result
 from reminders.mailer import TransientFailure
-from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
+from reminders.messages import SETTINGS_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 from reminders.queue import Status
 from reminders.sending import AUTO_SEND
 from reminders.store import Database
@@ -90,10 +90,18 @@ def test_send_delivers_one_message_exactly_as_queued(world: World) -> None:
     )
     assert message["Subject"] == item.subject
     assert message.get_content_type() == "multipart/alternative"
-    # As queued, but for the unsubscribe link, made when the email is sent.
+    # As queued, but for the unsubscribe and settings links, made when the email is sent.
     url = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))[0]
-    assert received.part("plain") == item.text.replace(UNSUBSCRIBE_URL_PLACEHOLDER, url)
-    assert received.part("html") == item.html.replace(UNSUBSCRIBE_URL_PLACEHOLDER, url)
+    settings = re.findall(r"https://links\.example/settings/[A-Za-z0-9_-]+", received.part("plain"))
+    assert len(settings) == 1 and settings[0] in received.part("html")
+
+    def sent(body: str) -> str:
+        return body.replace(UNSUBSCRIBE_URL_PLACEHOLDER, url).replace(
+            SETTINGS_URL_PLACEHOLDER, settings[0]
+        )
+
+    assert received.part("plain") == sent(item.text)
+    assert received.part("html") == sent(item.html)
     assert message["Message-ID"] == after.message_id == report.deliveries[0].message_id
     assert re.fullmatch(r"<r\d+\.1\.[0-9a-f]+@agence-du-lac\.example>", message["Message-ID"])
     # The Date is the sending instant, written in the agency's zone (Paris in winter).

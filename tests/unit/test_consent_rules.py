@@ -16,12 +16,14 @@ import pytest
 
 from reminders.consent import (
     CONTACT_RESEND_INTERVAL,
+    KIND_ACTIONS,
     Action,
     AddressConsent,
     ConsentReason,
     Source,
     address_key,
     decide,
+    decide_kind,
     normalise_address,
     state_of,
 )
@@ -195,10 +197,10 @@ def _table() -> list[object]:
 
 
 def test_the_table_covers_every_action_requester_and_current_source() -> None:
-    assert set(EXPECTED) == set(Action)
+    assert set(EXPECTED) == set(Action) - KIND_ACTIONS
     for grid in EXPECTED.values():
         assert set(grid) == set(Source)
-    assert len(_table()) == len(Action) * len(Source) * (len(Source) + 1)
+    assert len(_table()) == len(EXPECTED) * len(Source) * (len(Source) + 1)
 
 
 @pytest.mark.parametrize(("action", "requester", "current", "outcome"), _table())
@@ -546,3 +548,57 @@ def test_the_key_lower_cases_but_does_not_fold_german_sharp_s() -> None:
     # Two different mailboxes for a mail server: they must not share consent.
     assert address_key("Straße@Example.de") == "straße@example.de"
     assert address_key("Straße@example.de") != address_key("strasse@example.de")
+
+
+# -- decide_kind: a contact's choice for one kind of email ----------------------------------
+
+OFFERED = frozenset({"arrival", "post_departure", "balance_due"})
+REQUIRED = frozenset({"balance_due"})
+
+#: (kind, receive, requester, current choice) -> (allowed, changes)
+KIND_CHOICES = {
+    "contact-refuses-a-kind": (("post_departure", False, CONTACT, None), (True, True)),
+    "contact-refuses-it-again": (("post_departure", False, CONTACT, False), (True, False)),
+    "contact-accepts-it-again": (("post_departure", True, CONTACT, False), (True, True)),
+    "contact-accepts-a-kind-never-refused": (("arrival", True, CONTACT, None), (True, False)),
+    "staff-record-the-contacts-refusal": (("arrival", False, AGENT, None), (True, True)),
+    "a-bounce-never-chooses": (("arrival", False, SYSTEM, None), (False, False)),
+    "an-import-never-chooses": (("arrival", True, IMPORT, False), (False, False)),
+    "a-required-kind-cannot-be-refused": (("balance_due", False, CONTACT, None), (False, False)),
+    "a-required-kind-refused-before-may-be-accepted": (
+        ("balance_due", True, CONTACT, False),
+        (True, True),
+    ),
+    "a-kind-not-sent-cannot-be-refused": (("option_expiry", False, CONTACT, None), (False, False)),
+    "a-kind-no-longer-sent-may-be-accepted-again": (
+        ("option_expiry", True, CONTACT, False),
+        (True, True),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(KIND_CHOICES))
+def test_decide_kind(case: str) -> None:
+    (kind, receive, requester, current), (allowed, changes) = KIND_CHOICES[case]
+
+    decision = decide_kind(
+        ADDRESS, kind, receive, requester, current=current, offered=OFFERED, required=REQUIRED
+    )
+
+    assert (decision.allowed, decision.changes) == (allowed, changes)
+    assert (decision.refusal is None) is allowed
+
+
+@pytest.mark.parametrize("action", sorted(KIND_ACTIONS))
+def test_decide_leaves_the_kind_actions_to_decide_kind(action: Action) -> None:
+    with pytest.raises(ValueError, match="decide_kind"):
+        decide(record(), action, CONTACT, NOW)
+
+
+def test_a_refused_kind_is_told_after_an_opt_out_and_before_the_rest() -> None:
+    opted_out = record(opted_out_by=CONTACT, opted_out_at=EARLIER)
+    unconfirmed = record()
+
+    assert state_of(opted_out, NOW, RECONFIRM, kind_refused=True) is ConsentReason.OPTED_OUT
+    assert state_of(unconfirmed, NOW, RECONFIRM, kind_refused=True) is ConsentReason.KIND_REFUSED
+    assert state_of(None, NOW, RECONFIRM, kind_refused=True) is ConsentReason.NO_ADDRESS

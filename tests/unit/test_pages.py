@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reminders.consent import ConsentReason
 from reminders.pages import FOLDER, LANGUAGES, Form, FormSigner, Pages, Reader, accepted_language
+from reminders.preferences import AddressSettings, KindSwitch
 
 FORM = Form(action="/confirm/TOKEN", csrf="f" * 64)
 #: Every page, with the context the web app gives it.
@@ -22,6 +24,26 @@ PAGES = {
     "renewed": {"address": "a@example.com", "valid_days": 30},
     "too_soon": {"address": "a@example.com", "wait_minutes": 10},
     "problem": {"status": 404},
+    "settings": {
+        "address": "a@example.com",
+        "view": AddressSettings(
+            address="a@example.com",
+            consent=ConsentReason.INACTIVE,
+            opted_out_by=None,
+            switches=[
+                KindSwitch(kind="arrival", label="Arrival", receive=True, required=False),
+                KindSwitch(kind="post_departure", label="After", receive=False, required=False),
+                KindSwitch(kind="balance_due", label="Balance", receive=True, required=True),
+            ],
+        ),
+        "notice": "saved",
+        "kind_forms": {
+            "arrival": Form(action="/settings/T/kinds/arrival", csrf="a" * 64),
+            "post_departure": Form(action="/settings/T/kinds/post_departure", csrf="b" * 64),
+        },
+        "renew": Form(action="/settings/T/renew", csrf="c" * 64),
+        "unsubscribe": Form(action="/settings/T/unsubscribe", csrf="d" * 64),
+    },
 }
 
 
@@ -103,3 +125,20 @@ def test_a_form_field_belongs_to_one_form_of_one_token_under_one_key() -> None:
 )
 def test_accepted_language(header: str, expected: str | None) -> None:
     assert accepted_language(header) == expected
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_settings_page_has_a_switch_per_kind_but_the_required_one(language: str) -> None:
+    html = Pages().html("settings", Reader(language=language), root="", **PAGES["settings"])
+
+    switches = re.findall(r'<button type="submit" class="switch" role="switch" [^>]*>', html)
+    assert [re.search(r'data-kind="([^"]+)"', b)[1] for b in switches] == [  # type: ignore[index]
+        "arrival",
+        "post_departure",
+    ]
+    assert 'aria-checked="true"' in switches[0] and 'aria-checked="false"' in switches[1]
+    # Each form posts the opposite of the current choice.
+    assert '<input type="hidden" name="receive" value="false">' in html
+    assert '<input type="hidden" name="receive" value="true">' in html
+    assert "/settings/T/kinds/balance_due" not in html
+    assert html.count('<form method="post"') == 4  # two switches, confirm, unsubscribe

@@ -174,6 +174,11 @@ def consent_send_confirmation(app: App, address: str) -> None:
     "--until", metavar="D", help="Opted out on or before this date (or before this time)."
 )
 @click.option("--prefix", metavar="P", help="Addresses starting with this (any letter case).")
+@click.option(
+    "--kind",
+    metavar="KIND",
+    help="Instead, the addresses that refused this kind of email (a name or a tab label).",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (for a spreadsheet).")
 @json_option
 @pass_app
@@ -184,12 +189,15 @@ def consent_report(
     since: str | None,
     until: str | None,
     prefix: str | None,
+    kind: str | None,
     as_csv: bool,
     as_json: bool,
 ) -> None:
     """List the opted-out addresses, for auditors: why and since when.
 
-    Dates without a time are whole days in UTC: --until 2026-11-30 includes that day.
+    With --kind, the addresses that refused that kind of email (on their settings
+    page), whose other emails still go. Dates without a time are whole days in UTC:
+    --until 2026-11-30 includes that day.
     """
     if as_csv and as_json:
         raise UsageError("--csv and --json exclude each other: choose one")
@@ -207,17 +215,28 @@ def consent_report(
         since=start,
         until=end,
         prefix=prefix,
+        kind=_kind_name(app, kind) if kind else None,
     )
     if as_json:
         click.echo(views.to_json(rows))
     elif as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        columns = ["address", "source", "method", "occurred_at", "actor", "detail"]
+        columns = ["address", "source", "method", "occurred_at", "actor", "detail", "kind"]
         writer.writerow(columns)
         for row in rows:
             writer.writerow([views.csv_cell(row[c]) for c in columns])
     else:
-        click.echo(views.report_text(rows))
+        click.echo(views.report_text(rows, _kind_name(app, kind) if kind else None))
+
+
+def _kind_name(app: App, name_or_tab: str) -> str:
+    """Return the kind `name_or_tab` names in any agency (a name, or a tab label)."""
+    for agency in app.settings.agency:
+        found = agency.kind_name(name_or_tab)
+        if found is not None:
+            return found
+    known = sorted({k for a in app.settings.agency for k in a.definitions()})
+    raise UsageError(f"unknown kind {name_or_tab!r}: known kinds are {', '.join(known)}")
 
 
 def _is_date(value: str) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from ..clock import Clock
 from ..database import check_schema, unreachable
 from ._api_keys import ApiKeyStore
+from ._choices import KindChoice, KindChoiceStore
 from ._claims import Claimed
 from ._delivery import DeliveryStore, Recovered, Settled
 from ._records import ImportedContact, RecordStore
@@ -26,6 +27,7 @@ __all__ = [
     "Claimed",
     "Database",
     "ImportedContact",
+    "KindChoice",
     "NewItem",
     "Recovered",
     "Settled",
@@ -36,7 +38,7 @@ __all__ = [
 ]
 
 
-class Store(RecordStore, DeliveryStore, ReviewStore, ApiKeyStore):
+class Store(RecordStore, DeliveryStore, ReviewStore, ApiKeyStore, KindChoiceStore):
     """Every query and state change, within one transaction."""
 
 

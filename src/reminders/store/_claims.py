@@ -126,7 +126,8 @@ def _sendable(scope: Scope, rules: SendRules, *, bound: bool = False) -> Any:
             *_scope_conditions(scope, bound=bound),
             _in_window(rules),
             _qualifies(rules),
-            consent_reason(cutoff) == str(ConsentReason.OK),
+            # The kind refusal is a primary-key lookup in this same statement.
+            consent_reason(cutoff, required=rules.required) == str(ConsentReason.OK),
         )
     )
 
@@ -211,7 +212,7 @@ class ClaimStore(QueueStore, PlanningStore):
         swept += [(i, Status.EXPIRED, "window_passed") for i in expired.scalars()]
         reason = (
             _contact_of_item()
-            .with_only_columns(consent_reason(rules.consent_cutoff))
+            .with_only_columns(consent_reason(rules.consent_cutoff, required=rules.required))
             .scalar_subquery()
         )
         held = self._connection.execute(
@@ -297,11 +298,17 @@ class ClaimStore(QueueStore, PlanningStore):
         )
         return {i: (ref, name, email) for i, ref, name, email in self._connection.execute(query)}
 
-    def tab_overview(self, agency: str, kind: str, cutoff: datetime) -> tuple[int, int, int]:
-        """Count a tab's pending and approved items: (ready, without consent, edited and ready)."""
+    def tab_overview(
+        self, agency: str, kind: str, cutoff: datetime, *, required: bool = False
+    ) -> tuple[int, int, int]:
+        """Count a tab's pending and approved items: (ready, without consent, edited and ready).
+
+        `required`: the agency marks the kind as one a contact cannot refuse.
+        """
+        exempt = [(agency, kind)] if required else []
         # Grouped over a subquery: PostgreSQL must see one expression, not two copies.
         tab = (
-            select(consent_reason(cutoff).label("reason"), ItemRow.edited)
+            select(consent_reason(cutoff, required=exempt).label("reason"), ItemRow.edited)
             .join(BookingRow, BookingRow.id == ItemRow.booking_id)
             .join(ContactRow, ContactRow.id == BookingRow.contact_id)
             .outerjoin(AddressRow, AddressRow.id == ContactRow.address_id)

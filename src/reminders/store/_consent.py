@@ -49,6 +49,7 @@ def _event_values(entry_id: int, event: ConsentEvent) -> dict[str, Any]:
         "method": event.method,
         "actor": event.actor,
         "detail": event.detail,
+        "kind": event.kind,
         "occurred_at": event.occurred_at,
         "recorded_at": event.recorded_at,
     }

@@ -25,7 +25,7 @@ from ..consent import Action, AddressConsent, ConsentEvent, Source
 from ..kinds import Eligibility
 from ..planning import DateRange
 from ..queue import QueueItem, Rendered, Status
-from ..schema import AddressRow, BookingRow, ConsentEventRow, ContactRow, ItemRow
+from ..schema import AddressRow, BookingRow, ConsentEventRow, ContactRow, ItemRow, KindChoiceRow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,10 +127,24 @@ def item_query() -> Any:
             ContactRow.name.label("contact_name"),
             ContactRow.email,
             AddressRow,
+            _kind_refused().label("kind_refused"),
         )
         .join(BookingRow, BookingRow.id == ItemRow.booking_id)
         .join(ContactRow, ContactRow.id == BookingRow.contact_id)
         .outerjoin(AddressRow, AddressRow.id == ContactRow.address_id)
+    )
+
+
+def _kind_refused() -> ColumnElement[bool]:
+    """The item's contact refused its kind (whatever its agency requires: see `consent_of`)."""
+    return (
+        exists()
+        .where(
+            KindChoiceRow.address_id == ContactRow.address_id,
+            KindChoiceRow.kind == ItemRow.kind,
+            KindChoiceRow.receive.is_(False),
+        )
+        .correlate_except(KindChoiceRow)
     )
 
 
@@ -164,6 +178,7 @@ def item_from(row: Row[Any]) -> QueueItem:
         last_error=item.last_error,
         consent=consent_from(row.AddressRow) if row.AddressRow is not None else None,
         edited_by=item.edited_by,
+        kind_refused=bool(row.kind_refused),
     )
 
 
@@ -188,6 +203,7 @@ def event_from(row: ConsentEventRow) -> ConsentEvent:
         detail=row.detail,
         occurred_at=aware(row.occurred_at),
         recorded_at=aware(row.recorded_at),
+        kind=row.kind,
     )
 
 

@@ -7,16 +7,17 @@ mirrors `consent.state_of` (a test checks both agree over a table of cases).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, not_, or_
+from sqlalchemy import ColumnElement, and_, case, exists, not_, or_
 
 from ..bookings import BookingStatus
 from ..consent import ConsentReason
 from ..kinds import Eligibility
 from ..planning import WithdrawReason
-from ..schema import AddressRow, BookingRow, ContactRow, ItemRow
+from ..schema import AddressRow, BookingRow, ContactRow, ItemRow, KindChoiceRow
 
 
 class KindLike(Protocol):
@@ -53,16 +54,44 @@ def still_qualifies(kind: KindLike, items: Any = ItemRow) -> ColumnElement[bool]
     return not_(or_(*(condition for _, condition in withdrawal_rules(kind, items))))
 
 
-def consent_reason(cutoff: datetime) -> Any:
+def kind_refused(
+    items: Any = ItemRow, required: Iterable[tuple[str, str]] = ()
+) -> ColumnElement[bool]:
+    """The contact refused the item's kind, and the item's agency does not require it.
+
+    A lookup by the primary key of `kind_choices` (address, kind), correlated to
+    the item and its contact's address in the enclosing statement. `required` holds
+    the (agency, kind) pairs marked `[agency.required]`: a refusal recorded for
+    one of them (before the agency marked it) does not hold its items.
+    """
+    refused: ColumnElement[bool] = (
+        exists()
+        .where(
+            KindChoiceRow.address_id == ContactRow.address_id,
+            KindChoiceRow.kind == items.kind,
+            KindChoiceRow.receive.is_(False),
+        )
+        .correlate_except(KindChoiceRow)
+    )
+    exempt = [and_(items.agency == agency, items.kind == kind) for agency, kind in required]
+    return and_(refused, not_(or_(*exempt))) if exempt else refused
+
+
+def consent_reason(
+    cutoff: datetime, *, items: Any = ItemRow, required: Iterable[tuple[str, str]] = ()
+) -> Any:
     """The consent reason of the contact joined to an item ('ok' when it may be sent).
 
-    Over `ContactRow` and an outer-joined `AddressRow`; `cutoff` is now minus
-    `consent.reconfirm_after_days`. The same table as `consent.state_of`.
+    Over `ContactRow` and an outer-joined `AddressRow` and the item (`items`: the
+    ORM class or the Core table); `cutoff` is now minus
+    `consent.reconfirm_after_days`; `required` as for `kind_refused`. The same table
+    as `consent.state_of`.
     """
     address = AddressRow
     return case(
         (or_(ContactRow.email.is_(None), address.id.is_(None)), str(ConsentReason.NO_ADDRESS)),
         (address.opted_out_by.is_not(None), str(ConsentReason.OPTED_OUT)),
+        (kind_refused(items, required), str(ConsentReason.KIND_REFUSED)),
         (address.confirmed_at >= cutoff, str(ConsentReason.OK)),
         (
             and_(

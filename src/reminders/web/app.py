@@ -35,6 +35,7 @@ from ..store import Database
 from . import problems
 from .api import KEY_NAME, Api, is_api_path
 from .links import LinkPages
+from .settings import SettingsPage
 
 #: A form or API body is a few hundred bytes; anything much larger is refused (413).
 MAX_BODY_BYTES = 16 * 1024
@@ -60,7 +61,7 @@ def create_app(settings: Settings, database: Database, *, log: EventLog | None =
     links = LinkPages(settings, database)
     errors = _Errors(links)
     app = Starlette(
-        routes=[*links.routes(), *Api(settings, database).routes()],
+        routes=[*links.routes(), *SettingsPage(links).routes(), *Api(settings, database).routes()],
         exception_handlers={
             HTTPException: errors.http,
             DatabaseError: errors.unavailable,
