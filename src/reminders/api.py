@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import api_keys, registry
+from . import api_keys, preferences, registry
 from .api_keys import ApiKey
 from .config import Settings
 from .consent import Action, Source, address_key, normalise_address
@@ -110,6 +110,36 @@ def record(
         else:
             return registry.status_in(store, settings, normal, now)
     raise refused
+
+
+def choose_kind(
+    database: Database,
+    settings: Settings,
+    key: str,
+    address: str,
+    kind: str,
+    receive: bool,
+    *,
+    method: str,
+    on_key: OnKey = _noop,
+) -> AddressStatus:
+    """Record the contact's choice for one kind of email (source `contact`), as received
+    by the client; return the new status. A kind the agency marks required is refused
+    (`ConsentRefused`), one none of the address's agencies sends is `NotFoundError`.
+    """
+    client = authenticate(database, key, on_key=on_key)
+    normal = normalise_address(address)
+    preferences.choose_kind(
+        database,
+        settings,
+        normal,
+        kind,
+        receive,
+        source=Source.CONTACT,
+        method=method,
+        actor=client.actor,
+    )
+    return registry.status(database, settings, normal)
 
 
 def send_confirmation(

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -171,6 +172,54 @@ def test_an_opt_out_is_recorded_as_agent_with_the_keys_name_as_actor(
     event = response.json()["history"][-1]
     assert event["actor"] == "api:crm-sync"
     assert event["occurred_at"] == event["recorded_at"]
+
+
+def test_a_kind_choice_is_the_contacts_with_the_keys_name_as_actor(
+    site: Site, api: ApiClient
+) -> None:
+    # The site's agency sends arrival reminders only.
+    refused = api.put(f"{ADDRESS}/kinds/arrival", json={"receive": False, "method": "crm"})
+    again = api.put(f"{ADDRESS}/kinds/arrival", json={"receive": False, "method": "crm"})
+    accepted = api.put(f"{ADDRESS}/kinds/arrival", json={"receive": True, "method": "crm"})
+
+    assert refused.status_code == 200
+    assert refused.json()["kinds"] == {"arrival": False}
+    event = refused.json()["history"][-1]
+    assert (event["action"], event["source"], event["method"], event["actor"]) == (
+        "refuse_kind",
+        "contact",
+        "crm",
+        "api:crm-sync",
+    )
+    assert event["kind"] == "arrival"
+    # The same choice twice writes nothing; accepting again is one more event.
+    assert len(again.json()["history"]) == len(refused.json()["history"])
+    assert accepted.json()["kinds"] == {"arrival": True}
+    assert accepted.json()["history"][-1]["action"] == "accept_kind"
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "status"),
+    [
+        pytest.param("no_such_kind", {"receive": False, "method": "crm"}, 404, id="unknown-kind"),
+        pytest.param(
+            "post_departure", {"receive": False, "method": "crm"}, 404, id="kind-not-sent"
+        ),
+        pytest.param("arrival", {"receive": "no", "method": "crm"}, 422, id="not-a-boolean"),
+        pytest.param("arrival", {"receive": False}, 422, id="no-method"),
+        pytest.param(
+            "arrival", {"receive": False, "method": "crm", "extra": 1}, 422, id="unknown-field"
+        ),
+    ],
+)
+def test_a_kind_choice_that_cannot_be_recorded_is_a_problem(
+    site: Site, api: ApiClient, kind: str, body: dict[str, Any], status: int
+) -> None:
+    response = api.put(f"{ADDRESS}/kinds/{kind}", json=body)
+
+    assert_problem(response, status, "")
+    assert "kinds" not in response.json()
+    assert api.get(ADDRESS).json()["kinds"] == {}
 
 
 def test_an_opt_out_received_elsewhere_keeps_its_source_and_past_time(

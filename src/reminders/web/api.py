@@ -62,6 +62,7 @@ class Api:
             Route(f"{address}/opt-out", self._guarded(self.opt_out), methods=["POST"]),
             Route(f"{address}/opt-in", self._guarded(self.opt_in), methods=["POST"]),
             Route(f"{address}/confirmation", self._guarded(self.confirmation), methods=["POST"]),
+            Route(f"{address}/kinds/{{kind}}", self._guarded(self.choose_kind), methods=["PUT"]),
             Route(f"{PREFIX}/opt-outs", self._guarded(self.opt_outs), methods=["GET"]),
         ]
 
@@ -121,6 +122,24 @@ class Api:
             )
         except UsageError as error:  # a time in the future
             raise invalid("body.at", str(error)) from None
+        return json_response(views.consent_object(found))
+
+    async def choose_kind(self, request: Request, key: str) -> Response:
+        address, kind = _address(request), request.path_params["kind"]
+        body = api_input.fields(await _body(request), required=("receive", "method"))
+        if not isinstance(body["receive"], bool):
+            raise invalid("body.receive", "must be true or false")
+        found = await call(
+            api.choose_kind,
+            self.database,
+            self.settings,
+            key,
+            address,
+            kind,
+            body["receive"],
+            method=api_input.method(body["method"]),
+            on_key=_on_key(request),
+        )
         return json_response(views.consent_object(found))
 
     async def confirmation(self, request: Request, key: str) -> Response:

@@ -142,6 +142,29 @@ def document(base_url: str) -> dict[str, Any]:
                     "Sent: the address is confirmation_pending until the contact clicks.",
                 )
             },
+            "/api/v1/addresses/{address}/kinds/{kind}": {
+                "put": {
+                    **_address_post(
+                        "Record the contact's choice for one kind of email (source contact)",
+                        "KindChoice",
+                        "200",
+                        "Recorded (or the same choice already): the address's status, with "
+                        "its kinds.",
+                    ),
+                    "parameters": [
+                        _ADDRESS,
+                        {
+                            "name": "kind",
+                            "in": "path",
+                            "required": True,
+                            "description": "A kind the address's agencies send, e.g. "
+                            "post_departure; 404 for another. 409 for a kind the agency marks "
+                            "required.",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                }
+            },
             "/api/v1/opt-outs": {
                 "get": {
                     "summary": "The opted-out addresses, by address, a page at a time",
@@ -267,6 +290,18 @@ def document(base_url: str) -> dict[str, Any]:
                         },
                     },
                 },
+                "KindChoice": {
+                    "type": "object",
+                    "required": ["receive", "method"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "receive": {
+                            "type": "boolean",
+                            "description": "false: the contact does not want this kind of email.",
+                        },
+                        "method": {"$ref": "#/components/schemas/Method"},
+                    },
+                },
                 "AddressStatus": {
                     "type": "object",
                     "required": ["address", "consent", "source", "history"],
@@ -286,6 +321,12 @@ def document(base_url: str) -> dict[str, Any]:
                         "opted_out_at": _NULLABLE_INSTANT,
                         "confirmed_at": _NULLABLE_INSTANT,
                         "confirmation_sent_at": _NULLABLE_INSTANT,
+                        "kinds": {
+                            "type": "object",
+                            "additionalProperties": {"type": "boolean"},
+                            "description": "The contact's choice per kind of email, "
+                            "{kind: receive}; a kind not listed is received.",
+                        },
                         "contacts": {
                             "type": "array",
                             "items": {
