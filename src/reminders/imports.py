@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -100,6 +101,15 @@ def cell_problem(value: str) -> str | None:
     return header_problem(value)
 
 
+#: A row whose cells, joined, hold no control character and no encoded word is clean:
+#: one search a row instead of one a cell.
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]|=\\?")
+
+
+def _plain_row(cells: Iterable[str]) -> bool:
+    return _SUSPECT.search(" ".join(cells)) is None
+
+
 class _Row:
     """One CSV row being validated: collects every problem instead of stopping at one."""
 
@@ -108,6 +118,8 @@ class _Row:
         self.problems: list[str] = []
         #: columns whose cell holds a control character: reported first, then read as empty
         self.refused: set[str] = set()
+        if _plain_row(self.values.values()):
+            return
         for column, value in self.values.items():
             problem = cell_problem(value)
             if problem:

@@ -20,6 +20,8 @@ class StoreBase:
         self._connection = connection
         self._dialect = connection.dialect.name
         self._clock = clock
+        #: agencies whose data version this transaction already raised
+        self._bumped: set[str] = set()
 
     def _now(self) -> datetime:
         return self._clock.now()

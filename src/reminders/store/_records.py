@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
-    or_,
+    Table,
+    bindparam,
     select,
+    update,
 )
 
 from ..bookings import Booking, Contact
@@ -31,10 +33,15 @@ class RecordStore(ConsentStore):
     """Contacts and bookings."""
 
     def bump_data_versions(self, agencies: Iterable[str]) -> None:
-        """Note that these agencies' bookings or contacts changed (their next pass runs)."""
-        codes = sorted(set(agencies))
+        """Note that these agencies' bookings or contacts changed (their next pass runs).
+
+        Once per agency and transaction: what the next pass compares is the version
+        once committed, however many chunks of an import wrote to the agency.
+        """
+        codes = sorted(set(agencies) - self._bumped)
         if not codes:
             return
+        self._bumped.update(codes)
         statement = self._insert(DataVersionRow)
         statement = statement.on_conflict_do_update(
             index_elements=["agency"], set_={"version": DataVersionRow.version + 1}
@@ -156,31 +163,45 @@ class RecordStore(ConsentStore):
         """Insert or update by `ref`; a row whose values did not change is left alone.
 
         Leaving unchanged rows alone keeps their `updated_at`, which is what tells the
-        planner which pending emails to render again.
+        planner which pending emails to render again. The stored values of the known
+        refs are read in one query and compared here: new rows go in one plain insert,
+        changed ones in one update, unchanged ones are not written at all.
         """
         if not rows:
             return UpsertCounts(created=0, updated=0, unchanged=0)
-        refs = {r["ref"] for r in rows}
-        known: set[str] = set(known_refs) & refs if known_refs is not None else set()
-        for chunk in chunks(sorted(refs) if known_refs is None else [], 500):
-            known.update(self._db.scalars(select(table.ref).where(table.ref.in_(chunk))))
-        statement = self._insert(table.__table__)
+        target = cast("Table", table.__table__)
+        columns = target.c
         data = [name for name in rows[0] if name not in ("ref", "updated_at")]
-        statement = statement.on_conflict_do_update(
-            index_elements=["ref"],
-            set_={name: statement.excluded[name] for name in rows[0] if name != "ref"},
-            where=or_(
-                *(
-                    table.__table__.c[name].is_distinct_from(statement.excluded[name])
-                    for name in data
-                )
-            ),
-        ).returning(table.__table__.c.ref)
-        written: set[str] = set()
-        for chunk in chunks(rows, 500):
-            written.update(self._connection.execute(statement, list(chunk)).scalars())
-        created = len(refs - known)
-        updated = len(written & known)
+        stored: dict[str, tuple[Any, ...]] = {}
+        refs = sorted({r["ref"] for r in rows})
+        wanted = refs if known_refs is None else sorted(set(known_refs) & set(refs))
+        for chunk in chunks(wanted, 500):
+            query = select(columns.ref, *(columns[name] for name in data)).where(
+                columns.ref.in_(chunk)
+            )
+            stored.update({row[0]: tuple(row[1:]) for row in self._connection.execute(query)})
+        new = [r for r in rows if r["ref"] not in stored]
+        changed = [r for r in rows if r["ref"] in stored and stored[r["ref"]] != _values(r, data)]
+        if new:
+            # A row another import added meanwhile is left to it (PostgreSQL).
+            insert_new = self._insert(target).on_conflict_do_nothing()
+            for chunk in chunks(new, 500):
+                self._connection.execute(insert_new, list(chunk))
+        if changed:
+            update_changed = (
+                update(target)
+                .where(columns.ref == bindparam("b_ref"))
+                .values({name: bindparam(f"b_{name}") for name in rows[0] if name != "ref"})
+            )
+            self._connection.execute(
+                update_changed, [{f"b_{name}": value for name, value in r.items()} for r in changed]
+            )
         return UpsertCounts(
-            created=created, updated=updated, unchanged=len(refs) - created - updated
+            created=len(new),
+            updated=len(changed),
+            unchanged=len(rows) - len(new) - len(changed),
         )
+
+
+def _values(row: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in names)
