@@ -73,18 +73,26 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from _common import (
+    PG_BIN,
+    free_port,
+    gist,
+    progress,
+    reminders_command,
+    reminders_source,
+    temporary_postgresql,
+)
+
 from reminders.imports import BOOKING_COLUMNS, CONTACT_COLUMNS
 
 #: Debian's paths (packages `postfix` and `postgresql-15`).
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 AGENCY = "annecy"
 KIND = "arrival"
@@ -99,7 +107,6 @@ CONNECTIONS = (2, 4)
 #: a throwaway link-signing key (32 characters), new for each run
 SECRET_KEY = secrets.token_hex(16)
 #: a cluster of its own: trust on loopback; the server itself runs with fsync on
-INITDB_OPTIONS = ("-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 #: a subprocess taking longer than this is a hang, not a measurement
 TIMEOUT_S = 3600.0
 TARGET_ONE = 0.8
@@ -323,40 +330,6 @@ class Bench:
             self.report(case, f"{what}: expected {expected}, got {got}")
 
 
-def reminders_command() -> list[str]:
-    """The `reminders` entry point of the interpreter running this script."""
-    beside = Path(sys.executable).parent / "reminders"
-    found = str(beside) if beside.exists() else shutil.which("reminders")
-    if not found:
-        sys.exit("the reminders command is not installed: pip install -e . first")
-    return [found]
-
-
-def reminders_source() -> str:
-    """Where the measured `reminders` comes from: its folder, and its commit in a checkout."""
-    found = subprocess.run(
-        [sys.executable, "-c", "import reminders; print(reminders.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    package = Path(found.stdout.strip()).parent
-    git = ["git", "-C", str(package)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if commit.returncode != 0:
-        return str(package)
-    changed = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True)
-    dirty = " with uncommitted changes" if changed.stdout.strip() else ""
-    return f"{package} (commit {commit.stdout.strip()}{dirty})"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -464,14 +437,6 @@ def check_send(bench: Bench, case: str, run: SendRun, received: int, counts: Seq
     bench.check(case, "items with a successful delivery", bench.emails, delivered_items)
 
 
-def gist(stderr: str) -> str:
-    """What went wrong, in one line: the exception's line, else the last line."""
-    lines = stderr.splitlines() or ["(nothing on stderr)"]
-    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
-    line = (raised or lines)[-1]
-    return line if len(line) <= 300 else f"{line[:300]}..."
-
-
 #: items sent, their distinct recipients, successful deliveries, items delivered
 SENT_COUNTS = (
     "SELECT (SELECT count(*) FROM items WHERE status = 'sent'),"
@@ -550,44 +515,9 @@ def profile_send_all(bench: Bench, template: Path, database: Path) -> Path:
     return output
 
 
-def as_postgres(command: list[str]) -> list[str]:
-    """initdb and pg_ctl refuse root: run them as the postgres user when we are root."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-@contextmanager
-def temporary_postgresql() -> Iterator[PostgresCluster]:
-    """Start a PostgreSQL 15 cluster on a free loopback port; stop and remove it after."""
-    folder = Path(tempfile.mkdtemp(prefix="reminders-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder}"
-    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w"]
-    try:
-        subprocess.run(
-            as_postgres([str(PG_BIN / "initdb"), "-D", str(data), *INITDB_OPTIONS]),
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            as_postgres([*pg_ctl, "-l", str(folder / "server.log"), "-o", options, "start"]),
-            check=True,
-            capture_output=True,
-        )
-        yield PostgresCluster(folder, port)
-    finally:
-        subprocess.run(
-            as_postgres([*pg_ctl, "-m", "fast", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def time_postgresql(bench: Bench) -> tuple[float, float]:
     """Best of REPEAT runs with one replica, then with REPLICAS at once: (seconds, seconds)."""
-    with temporary_postgresql() as cluster:
+    with temporary_postgresql(PostgresCluster) as cluster:
         cluster.execute("postgres", "CREATE DATABASE bench")
         build_data_set(bench, bench.environment(REMINDERS_DATABASE__URL=cluster.url("bench")))
         best: dict[int, float] = {}
@@ -789,10 +719,6 @@ def rate(emails: int, seconds: float) -> str:
 def ratio(baseline_s: float, ours_s: float) -> str:
     """Our rate over the baseline's, from the two times."""
     return f"{baseline_s / ours_s:.2f}x"
-
-
-def progress(step: str) -> None:
-    print(f"... {step}", file=sys.stderr, flush=True)
 
 
 def marked_failed(row: Row, problems: dict[str, list[str]]) -> Row:

@@ -55,22 +55,28 @@ import json
 import os
 import platform
 import random
-import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+
+from _common import (
+    PG_BIN,
+    gist,
+    progress,
+    reminders_command,
+    reminders_source,
+    temporary_postgresql,
+)
 
 from reminders.imports import BOOKING_COLUMNS, CONTACT_COLUMNS
 from reminders.kinds import BUILT_IN_KINDS
@@ -79,7 +85,6 @@ from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
 #: The templates that ship with reminders, used by both sides.
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 #: Debian's path (package `postgresql-15`).
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 PLAN_DAY = date(2026, 12, 1)
 TWO_YEARS_DAYS = 730
@@ -92,7 +97,6 @@ CHANGED_SHARE = 0.05
 SMALL = 20_000
 #: a throwaway link-signing key (32 characters), new for each run
 SECRET_KEY = secrets.token_hex(16)
-INITDB_OPTIONS = ("-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 #: a subprocess taking longer than this is a hang, not a measurement
 TIMEOUT_S = 4 * 3600.0
 TARGET_IMPORT = 3.0
@@ -613,45 +617,6 @@ def run_process(command: Sequence[str], env: dict[str, str] | None = None) -> Ru
         )
 
 
-def reminders_command() -> list[str]:
-    """The `reminders` entry point of the interpreter running this script."""
-    beside = Path(sys.executable).parent / "reminders"
-    found = str(beside) if beside.exists() else shutil.which("reminders")
-    if not found:
-        sys.exit("the reminders command is not installed: pip install -e . first")
-    return [found]
-
-
-def reminders_source() -> str:
-    """Where the measured `reminders` comes from: its folder, and its commit in a checkout."""
-    found = subprocess.run(
-        [sys.executable, "-c", "import reminders; print(reminders.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    package = Path(found.stdout.strip()).parent
-    git = ["git", "-C", str(package)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if commit.returncode != 0:
-        return str(package)
-    changed = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True)
-    dirty = " with uncommitted changes" if changed.stdout.strip() else ""
-    return f"{package} (commit {commit.stdout.strip()}{dirty})"
-
-
-def gist(stderr: str) -> str:
-    """What went wrong, in one line: the exception's line, else the last line."""
-    lines = stderr.splitlines() or ["(nothing on stderr)"]
-    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
-    line = (raised or lines)[-1]
-    return line if len(line) <= 300 else f"{line[:300]}..."
-
-
-def progress(step: str) -> None:
-    print(f"... {step}", file=sys.stderr, flush=True)
-
-
 # -- the two databases -------------------------------------------------------------------
 
 
@@ -776,48 +741,6 @@ class PostgresSide:
     def version(self) -> str:
         (version,) = self.cluster.execute("postgres", "SHOW server_version")[0]
         return f"PostgreSQL {version}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def as_postgres(command: list[str]) -> list[str]:
-    """initdb and pg_ctl refuse root: run them as the postgres user when we are root."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-@contextmanager
-def temporary_postgresql() -> Iterator[PostgresCluster]:
-    """Start a PostgreSQL 15 cluster on a free loopback port; stop and remove it after."""
-    folder = Path(tempfile.mkdtemp(prefix="reminders-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder}"
-    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w"]
-    try:
-        subprocess.run(
-            as_postgres([str(PG_BIN / "initdb"), "-D", str(data), *INITDB_OPTIONS]),
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            as_postgres([*pg_ctl, "-l", str(folder / "server.log"), "-o", options, "start"]),
-            check=True,
-            capture_output=True,
-        )
-        yield PostgresCluster(folder, port)
-    finally:
-        subprocess.run(
-            as_postgres([*pg_ctl, "-m", "fast", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- what the runs wrote -----------------------------------------------------------------
@@ -1187,7 +1110,7 @@ def main(argv: list[str] | None = None) -> int:
         elif importlib.util.find_spec("psycopg") is None:
             notes.append('PostgreSQL skipped: no psycopg (pip install -e ".[postgresql]")')
         else:
-            with temporary_postgresql() as cluster:
+            with temporary_postgresql(PostgresCluster) as cluster:
                 cluster.execute("postgres", "CREATE DATABASE run")
                 pg_side = PostgresSide(cluster, env)
                 versions.append(pg_side.version())

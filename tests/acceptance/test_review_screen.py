@@ -138,6 +138,10 @@ def review(settings: Settings, database: Database) -> Callable[..., ReviewApp]:
     return build
 
 
+#: The longest a scenario may take (they take about a second each).
+SCENARIO_TIMEOUT_S = 120
+
+
 def drive(app: ReviewApp, scenario: Scenario) -> None:
     """Run the screen headless at 80x24 through `scenario`."""
 
@@ -146,7 +150,8 @@ def drive(app: ReviewApp, scenario: Scenario) -> None:
             await pilot.pause()
             await scenario(pilot)
 
-    asyncio.run(main())
+    # A screen waiting for a key that never comes fails the test instead of the suite.
+    asyncio.run(asyncio.wait_for(main(), SCENARIO_TIMEOUT_S))
 
 
 def svg_text(svg: str) -> str:
