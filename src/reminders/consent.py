@@ -37,6 +37,7 @@ import cannot lift it); an import cannot take over staff's opt-out.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -184,6 +185,30 @@ def decide(
         case Action.REFUSE_KIND | Action.ACCEPT_KIND:
             raise ValueError(f"{action} is about one kind of email: use decide_kind")
     raise ValueError(f"unknown action {action!r}")  # pragma: no cover
+
+
+#: The longest `method` (how a change reached us: phone, paper form, crm...): the
+#: history's column holds 40 characters.
+METHOD_MAX_CHARS = 40
+#: Unicode categories a method may not hold: controls, invisible format characters,
+#: line and paragraph separators (they break the report's lines and the CSV).
+_REFUSED_IN_METHOD = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def method_problem(method: str) -> str | None:
+    """Say what is wrong with a change's `method` (staff's or a client's), or None."""
+    bad = next((c for c in method if unicodedata.category(c) in _REFUSED_IN_METHOD), None)
+    if bad is not None:
+        return (
+            f"method contains the control or invisible character U+{ord(bad):04X}: "
+            "write plain words"
+        )
+    written = method.strip()
+    if not written:
+        return "method is empty: say how it reached you (e.g. phone)"
+    if len(written) > METHOD_MAX_CHARS:
+        return f"method is {len(written)} characters long: at most {METHOD_MAX_CHARS}"
+    return None
 
 
 def import_actions(

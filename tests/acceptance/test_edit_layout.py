@@ -96,7 +96,7 @@ def test_a_text_only_edit_keeps_the_agencys_header_and_footer(planned: Workspace
     # (its unsubscribe line) is not repeated above the layout's.
     assert "border-left:3px solid #1f6f8b" in before and "border-left" not in html
     assert html.count("%UNSUBSCRIBE_URL%") == 1
-    assert text.rstrip().endswith("Unsubscribe: %UNSUBSCRIBE_URL%")
+    assert text.rstrip().endswith("Unsubscribe: %UNSUBSCRIBE_URL%\nEmail settings: %SETTINGS_URL%")
     assert shown.endswith(html)
 
 

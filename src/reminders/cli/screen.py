@@ -17,7 +17,7 @@ from .app import App, cli, fails_cleanly, pass_app
 @pass_app
 @fails_cleanly
 def review(app: App, agency: str | None) -> None:
-    """Review the day's emails on a screen: tabs, the list, the email; edit, send, discard."""
+    """Review the day's emails on a screen: edit, send, send a tab, discard, restore."""
     settings = app.settings
     if agency is not None:
         settings.agency_by_code(agency)

@@ -15,13 +15,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ..consent import Source, normalise_address
+from ..consent import Source, method_problem, normalise_address
 from ..errors import InvalidAddress
 from ..planning import EARLIEST_DAY, LATEST_DAY
 from .problems import Problem, invalid
 
-#: A `method` is a short word or two (the history's column holds 40 characters).
-METHOD_MAX_CHARS = 40
 #: The report's page size when none is asked for, and the most one page holds.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -75,21 +73,10 @@ def method(value: Any) -> str:
     an email header (the CSV report neutralises a leading `=`).
     """
     written = text(value, "body.method")
-    bad = next((c for c in written if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
-    if bad is not None:
-        raise invalid(
-            "body.method",
-            f"method contains the control or invisible character U+{ord(bad):04X}: "
-            "send plain words",
-        )
-    written = written.strip()
-    if not written:
-        raise invalid("body.method", "method is empty: say how it reached you (e.g. phone)")
-    if len(written) > METHOD_MAX_CHARS:
-        raise invalid(
-            "body.method", f"method is {len(written)} characters long: at most {METHOD_MAX_CHARS}"
-        )
-    return written
+    problem = method_problem(written)
+    if problem is not None:
+        raise invalid("body.method", problem)
+    return written.strip()
 
 
 def address(value: str) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..consent import Action, ConsentReason, Source
-from .api_input import DEFAULT_LIMIT, MAX_LIMIT, METHOD_MAX_CHARS
+from ..consent import METHOD_MAX_CHARS, Action, ConsentReason, Source
+from .api_input import DEFAULT_LIMIT, MAX_LIMIT
 from .problems import MEDIA_TYPE as PROBLEM
 
 _INSTANT = {"type": "string", "format": "date-time"}
