@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from acceptance.workspace import REMINDERS, Workspace, assert_fails, by_ref, clean_environment
 from mail_server import MailServer
-from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
+from reminders.messages import SETTINGS_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 
 Ids = dict[tuple[str, str], int]
 MARIE_OPTED_OUT = "C-1,annecy,Marie Dupont,marie.dupont@example.fr,fr,true,true"
@@ -54,10 +55,19 @@ def assert_delivered_as_queued(workspace: Workspace, server: MailServer, item_id
     assert message.get_content_type() == "multipart/alternative"
     unsubscribe = message["List-Unsubscribe"]
     assert unsubscribe.startswith("<https://links.agence.example/unsubscribe/"), unsubscribe
-    # As queued, with the footer's placeholder filled in by the header's link.
+    # As queued, with the footer's placeholders filled in: the header's unsubscribe
+    # link, and the address's settings link (an opaque token made when sending).
     link = unsubscribe.split(">")[0].removeprefix("<")
-    assert received[0].part("plain") == item["text"].replace(UNSUBSCRIBE_URL_PLACEHOLDER, link)
-    assert received[0].part("html") == item["html"].replace(UNSUBSCRIBE_URL_PLACEHOLDER, link)
+    plain = received[0].part("plain")
+    [settings] = set(re.findall(r"https://links\.agence\.example/settings/[\w=-]+", plain))
+
+    def as_sent(queued: str) -> str:
+        return queued.replace(UNSUBSCRIBE_URL_PLACEHOLDER, link).replace(
+            SETTINGS_URL_PLACEHOLDER, settings
+        )
+
+    assert plain == as_sent(item["text"])
+    assert received[0].part("html") == as_sent(item["html"])
     assert "<mailto:" in unsubscribe
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
