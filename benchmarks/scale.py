@@ -80,7 +80,7 @@ from _common import (
 
 from reminders.imports import BOOKING_COLUMNS, CONTACT_COLUMNS
 from reminders.kinds import BUILT_IN_KINDS
-from reminders.messages import UNSUBSCRIBE_URL_PLACEHOLDER
+from reminders.messages import SETTINGS_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 
 #: The templates that ship with reminders, used by both sides.
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -344,6 +344,7 @@ for agency in spec["agencies"]:
                 "kind": {"name": kind["name"], "tab": kind["tab"][language],
                          "delay_days": delay, "anchor_on": anchor_on},
                 "unsubscribe_url": spec["unsubscribe_url"],
+                "settings_url": spec["settings_url"],
                 "language": language,
             }
             subject, text, html = render(kind["template"], language, context)
@@ -533,6 +534,7 @@ def bare_plan_spec(agencies: Sequence[Agency], path: Path) -> None:
         "day": PLAN_DAY.isoformat(),
         "templates": str(TEMPLATES),
         "unsubscribe_url": UNSUBSCRIBE_URL_PLACEHOLDER,
+        "settings_url": SETTINGS_URL_PLACEHOLDER,
         "kinds": kinds,
         "agencies": [
             {

@@ -49,6 +49,9 @@ BOOKING_COLUMNS = (
     "departure_on",
 )
 _CHUNK = 500
+#: After how many chunks the database's statistics are refreshed (a table growing
+#: from empty is planned as empty otherwise): a few times, ever further apart.
+_ANALYZE_AFTER_CHUNKS = frozenset({2, 8, 32, 128, 512})
 #: Invalid rows listed one by one; more are counted.
 _LISTED_PROBLEMS = 1000
 #: Digits an amount may have before the decimal point. Amounts are stored in the
@@ -483,6 +486,7 @@ def import_file(
     totals = UpsertCounts(created=0, updated=0, unchanged=0)
     consent_changes = 0
     first_line: dict[str, int] = {}
+    chunks_written = 0
     with _CsvFile(path, columns) as source, database.transaction() as store:
         for chunk in source.chunks(_CHUNK):
             rows += len(chunk)
@@ -506,6 +510,9 @@ def import_file(
                 updated=totals.updated + counts.updated,
                 unchanged=totals.unchanged + counts.unchanged,
             )
+            chunks_written += 1
+            if chunks_written in _ANALYZE_AFTER_CHUNKS:
+                store.refresh_statistics()
             if on_progress:
                 on_progress(source.position, source.size)
         if invalid and not skip_invalid:
