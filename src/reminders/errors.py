@@ -41,6 +41,16 @@ class NotFoundError(ReminderError):
     """No such item: list them with 'reminders queue --status all'."""
 
 
+class UnknownAddress(NotFoundError):
+    """The consent registry never saw this address."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"{address} is not in the registry: no contact uses it and nothing was "
+            "recorded for it (check the spelling, or import the contact)"
+        )
+
+
 class TransitionError(ReminderError):
     """The item is not in a state that allows this: see 'reminders show ID'."""
 

@@ -23,7 +23,7 @@ from .consent import (
     normalise_address,
     state_of,
 )
-from .errors import NotFoundError, UsageError
+from .errors import NotFoundError, UnknownAddress, UsageError
 from .registry import ConsentRefused, change
 from .store import Database, Store
 
@@ -131,10 +131,7 @@ def choose_kind(
     with database.transaction() as store:
         entry = store.lock_consent_entry(normal)
         if entry is None:
-            raise NotFoundError(
-                f"{normal} is not in the registry: no contact uses it and nothing was "
-                "recorded for it (check the spelling, or import the contact)"
-            )
+            raise UnknownAddress(normal)
         entry_id, record = entry
         offered, required = _offer(_agencies_of(settings, _codes(store, entry_id)))
         current = store.kind_choices(entry_id).get(kind)

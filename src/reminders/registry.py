@@ -34,7 +34,7 @@ from .consent import (
     state_of,
 )
 from .dkim import DkimSigner, signer_for
-from .errors import InvalidAddress, NotFoundError, ReminderError, UsageError
+from .errors import InvalidAddress, NotFoundError, ReminderError, UnknownAddress, UsageError
 from .mailer import Mailer
 from .messages import SETTINGS_URL_PLACEHOLDER, Envelope, agency_email, mailbox, parse_mailbox
 from .store import Database, ImportedContact, Store
@@ -123,10 +123,7 @@ def status_in(store: Store, settings: Settings, address: str, now: datetime) -> 
     normal = normalise_address(address)
     entry = store.consent_entry(normal)
     if entry is None:
-        raise NotFoundError(
-            f"{normal} is not in the registry: no contact uses it and nothing was "
-            "recorded for it (check the spelling, or import the contact)"
-        )
+        raise UnknownAddress(normal)
     entry_id, record = entry
     history = store.history(entry_id)
     contacts = [(name, agency) for _locale, agency, name in store.contact_hints(entry_id)]
