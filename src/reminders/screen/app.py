@@ -427,16 +427,7 @@ class ReviewApp(App[None]):
         except ReminderError as error:
             self._fail(error)
             return
-        self._tell(
-            say(
-                self.language,
-                "discarded",
-                id=item.id,
-                guest=item.contact_name,
-                booking=item.booking_ref,
-            )
-        )
-        self.reload()
+        self._tell_about("discarded", item)
 
     def action_restore(self) -> None:
         """Bring the selected discarded email back to the tab (while its window is open)."""
@@ -452,14 +443,12 @@ class ReviewApp(App[None]):
         except ReminderError as error:
             self._fail(error)
             return
+        self._tell_about("restored", item)
+
+    def _tell_about(self, what: str, item: QueueItem) -> None:
+        """Say what became of `item` in the results, and read the list again."""
         self._tell(
-            say(
-                self.language,
-                "restored",
-                id=item.id,
-                guest=item.contact_name,
-                booking=item.booking_ref,
-            )
+            say(self.language, what, id=item.id, guest=item.contact_name, booking=item.booking_ref)
         )
         self.reload()
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..consent import Source, address_key
 from ..schema import AddressRow, KindChoiceRow
 from ._base import StoreBase
-from ._rows import aware
+from ._rows import aware, report_filters
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,15 +106,15 @@ class KindChoiceStore(StoreBase):
         )
         if kind is not None:
             query = query.where(KindChoiceRow.kind == kind)
-        if source is not None:
-            query = query.where(KindChoiceRow.source == str(source))
-        if since is not None:
-            query = query.where(KindChoiceRow.chosen_at >= since)
-        if until is not None:
-            query = query.where(KindChoiceRow.chosen_at < until)
-        if prefix:
-            escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(AddressRow.address_key.like(f"{escaped}%", escape="\\"))
+        query = report_filters(
+            query,
+            KindChoiceRow.source,
+            KindChoiceRow.chosen_at,
+            source=source,
+            since=since,
+            until=until,
+            prefix=prefix,
+        )
         query = query.order_by(AddressRow.address_key, KindChoiceRow.kind)
         return [
             KindChoice(

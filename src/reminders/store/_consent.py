@@ -25,7 +25,7 @@ from ..schema import (
     ItemRow,
 )
 from ._base import StoreBase
-from ._rows import chunks, consent_from, event_from
+from ._rows import chunks, consent_from, event_from, report_filters
 
 #: What `consent_from` reads of an entry, and its key.
 _ENTRY_COLUMNS = (
@@ -194,16 +194,15 @@ class ConsentStore(StoreBase):
         `prefix` matches the start of the address, in any letter case; `after` and
         `limit` give one page: at most `limit` entries whose key comes after `after`.
         """
-        query = select(AddressRow).where(AddressRow.opted_out_by.is_not(None))
-        if source is not None:
-            query = query.where(AddressRow.opted_out_by == str(source))
-        if since is not None:
-            query = query.where(AddressRow.opted_out_at >= since)
-        if until is not None:
-            query = query.where(AddressRow.opted_out_at < until)
-        if prefix:
-            escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(AddressRow.address_key.like(f"{escaped}%", escape="\\"))
+        query = report_filters(
+            select(AddressRow).where(AddressRow.opted_out_by.is_not(None)),
+            AddressRow.opted_out_by,
+            AddressRow.opted_out_at,
+            source=source,
+            since=since,
+            until=until,
+            prefix=prefix,
+        )
         if after is not None:
             query = query.where(AddressRow.address_key > after)
         query = query.order_by(AddressRow.address_key)

@@ -249,3 +249,27 @@ def aware_or_none(value: datetime | None) -> datetime | None:
 def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def report_filters(
+    query: Any,
+    source_column: Any,
+    when_column: Any,
+    *,
+    source: Any = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    prefix: str | None = None,
+) -> Any:
+    """Narrow a consent report's query: by source, time range (`until` excluded) and
+    address prefix (any letter case; `%` and `_` in it are plain characters)."""
+    if source is not None:
+        query = query.where(source_column == str(source))
+    if since is not None:
+        query = query.where(when_column >= since)
+    if until is not None:
+        query = query.where(when_column < until)
+    if prefix:
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AddressRow.address_key.like(f"{escaped}%", escape="\\"))
+    return query
