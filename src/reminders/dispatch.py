@@ -3,12 +3,13 @@
 1. One committed, durable statement claims up to half of `mail.batch_size` items
    (`Store.claim`): `sending`, with this process's name and a lease. Every
    condition that must still hold is checked in that statement. The next claim
-   runs on a second thread while this one's messages go out.
+   runs on a second thread, the store's, while this one's messages go out.
 2. Each message is built when the transport is ready for it, and handed over on
    a reused connection (pipelined when the server allows); what happened is
    decided by `delivery.settle` (pure).
 3. Settlements are written in one transaction every few milliseconds (and at
-   the end of the batch); the leases of the items still to send are renewed.
+   the end of the batch), on the store's thread, in order with the claims; the
+   leases of the items still to send are renewed.
 
 A process that dies between 1 and 3 leaves its items in `sending` until their
 lease passes (or at once, on its own host, when its pid is gone): then whoever
@@ -23,9 +24,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from . import registry
@@ -203,11 +205,13 @@ class Dispatcher:
             thread.join()
 
     def _work(self, scope: Scope, report: DispatchReport) -> None:
-        """Send batches on one connection, the next batch claimed while one is sent.
+        """Send batches on one connection; the store's work runs on a second thread.
 
-        The claim (a durable commit) runs on a second thread while the messages of
-        the batch before go out. Each claim takes half of `mail.batch_size`, so no
-        more than `mail.batch_size` items are ever claimed and unsettled here.
+        That thread claims the next batch (a durable commit) and writes the
+        outcomes of the one before while this one's messages go out, in the order
+        asked: outcomes of a batch are written before the claim after the next one.
+        Each claim takes half of `mail.batch_size`, so no more than
+        `mail.batch_size` items are ever claimed and unsettled here.
         """
         mailer = self._mailers()
         size = self._settings.mail.batch_size
@@ -226,16 +230,21 @@ class Dispatcher:
         try:
             if size < 2:
                 while not self._stopping(report) and (batch := next_batch()) is not None:
-                    self._send(batch, mailer, report)
+                    self._send(batch, mailer, report, _Inline())
                 return
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim") as claims:
-                upcoming = claims.submit(next_batch)
-                while (batch := upcoming.result()) is not None:
-                    if self._stopping(report):
-                        self._send(batch, mailer, report)  # settled as not tried
-                        break
-                    upcoming = claims.submit(next_batch)
-                    self._send(batch, mailer, report)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as thread:
+                writes = _Queued(thread)
+                try:
+                    upcoming = thread.submit(next_batch)
+                    while (batch := upcoming.result()) is not None:
+                        writes.check()
+                        if self._stopping(report):
+                            self._send(batch, mailer, report, writes)  # settled as not tried
+                            break
+                        upcoming = thread.submit(next_batch)
+                        self._send(batch, mailer, report, writes)
+                finally:
+                    writes.drain()
         finally:
             mailer.close()
 
@@ -271,8 +280,10 @@ class Dispatcher:
         with self._database.transaction() as store:
             return store.has_sendable(scope, self.rules(self._database.clock.now()), self._claimant)
 
-    def _send(self, batch: Sequence[Claimed], mailer: Mailer, report: DispatchReport) -> None:
-        """Hand the batch over; settle every FLUSH_EVERY_S and at the end.
+    def _send(
+        self, batch: Sequence[Claimed], mailer: Mailer, report: DispatchReport, writes: _Writes
+    ) -> None:
+        """Hand the batch over; settle every FLUSH_EVERY_S and at the end, through `writes`.
 
         The transport pulls each message when it is ready for it (`_messages`), so
         a message is built while the server answers the one before.
@@ -292,20 +303,22 @@ class Dispatcher:
             )
             done.add(item.id)
             if time.monotonic() - flushed_at >= FLUSH_EVERY_S:
-                self._flush(pending, report)
-                pending.clear()
+                writes.run(self._flush, pending, report)
+                pending = []
                 flushed_at = time.monotonic()
                 now = self._database.clock.now()
                 if now - renewed_at > self._lease / 4:
-                    with self._database.transaction(durable=False) as store:
-                        rest = [i.id for i in batch if i.id not in done]
-                        store.renew(self._claimant, rest, now + self._lease)
+                    writes.run(self._renew, [i.id for i in batch if i.id not in done], now)
                     renewed_at = now
         # Pulled but never handed over, or never pulled: the batch stopped first.
         stopped = Attempt(outcome=Outcome.NOT_TRIED, detail="the batch stopped first")
         now = self._database.clock.now()
         pending += [self._settled(i, stopped, started=now) for i in batch if i.id not in done]
-        self._flush(pending, report)
+        writes.run(self._flush, pending, report)
+
+    def _renew(self, ids: list[int], now: datetime) -> None:
+        with self._database.transaction(durable=False) as store:
+            store.renew(self._claimant, ids, now + self._lease)
 
     def _messages(
         self,
@@ -364,6 +377,45 @@ class Dispatcher:
             report.deliveries.append(delivery)
             if self._on_result is not None:
                 self._on_result(delivery)
+
+
+class _Writes(Protocol):
+    """Where a connection's store writes run: `run` them in the order given."""
+
+    def run(self, job: Callable[..., None], *args: Any) -> None: ...
+
+
+class _Inline:
+    """Writes run at once, on the sending thread."""
+
+    def run(self, job: Callable[..., None], *args: Any) -> None:
+        job(*args)
+
+
+class _Queued:
+    """Writes run in order on the store's thread; an error is raised on the sender's."""
+
+    def __init__(self, thread: ThreadPoolExecutor) -> None:
+        self._thread = thread
+        self._futures: list[Future[None]] = []
+
+    def run(self, job: Callable[..., None], *args: Any) -> None:
+        self._futures.append(self._thread.submit(job, *args))
+
+    def check(self) -> None:
+        """Raise the error of a write that failed; forget those that are done."""
+        done = [f for f in self._futures if f.done()]
+        self._futures = [f for f in self._futures if not f.done()]
+        for future in done:
+            future.result()
+
+    def drain(self) -> None:
+        """Wait for every write; raise the first error."""
+        futures, self._futures = self._futures, []
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
 
 
 def write_outcomes(database: Database, claimant: str, actor: str, settled: list[Settled]) -> None:
