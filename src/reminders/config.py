@@ -81,7 +81,7 @@ class MailSettings(_Section):
     retry_after_s: float = Field(default=60.0, gt=0)
     retry_max_s: float = Field(default=3600.0, gt=0)
     #: emails claimed at once: a crash leaves at most this many per connection `unknown`
-    batch_size: int = Field(default=50, ge=1, le=1000)
+    batch_size: int = Field(default=100, ge=1, le=1000)
     #: SMTP connections a batch sends over in parallel
     connections: int = Field(default=1, ge=1, le=16)
 

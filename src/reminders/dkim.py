@@ -15,18 +15,19 @@ send; OpenSSL takes 0.2 ms.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import CanonicalizationPolicy
 
 from .config import AgencySettings, DkimSettings, Settings
 from .errors import ConfigError, ReminderError
@@ -50,8 +51,19 @@ SIGNED_FIELDS = (
 MIN_KEY_BITS = 1024
 #: Longest character-string of a DNS TXT record.
 _TXT_CHUNK = 255
-_CANONICALIZATION = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
 _KEY_VARIABLE = "REMINDERS_DKIM__PRIVATE_KEY"
+
+
+@functools.cache
+def _dkimpy() -> tuple[ModuleType, Any]:
+    """Return dkimpy and its relaxed/relaxed policy, loaded where an email is first signed.
+
+    dkimpy brings DNS modules along: a command that signs nothing does not load them.
+    """
+    import dkim
+    from dkim.canonicalization import CanonicalizationPolicy
+
+    return dkim, CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
 
 
 class UnsignableMessage(ReminderError):
@@ -106,6 +118,7 @@ class DkimSigner:
         b"relaxed"), include_headers=...)` at the instant `now`. Raise `UnsignableMessage`
         when dkimpy cannot read the message.
         """
+        dkim, _ = _dkimpy()
         try:
             return self._signature(data, now)
         except (dkim.DKIMException, ValueError) as error:
@@ -114,13 +127,14 @@ class DkimSigner:
             ) from None
 
     def _signature(self, data: bytes, now: datetime) -> bytes:
+        dkim, canonicalization = _dkimpy()
         headers, body = dkim.rfc822_parse(data)
         present = {name.lower() for name, _ in headers}
         signed = [f for f in SIGNED_FIELDS if f in present]
         include = tuple(signed + signed)
         domain, selector = self.domain.encode("ascii"), self.selector.encode("ascii")
         body_hash = base64.b64encode(
-            hashlib.sha256(_CANONICALIZATION.canonicalize_body(body)).digest()
+            hashlib.sha256(canonicalization.canonicalize_body(body)).digest()
         )
         fields = [
             (b"v", b"1"),
@@ -143,8 +157,8 @@ class DkimSigner:
         hasher = hashlib.sha256()
         dkim.hash_headers(
             hasher,
-            _CANONICALIZATION,
-            _CANONICALIZATION.canonicalize_headers(headers),
+            canonicalization,
+            canonicalization.canonicalize_headers(headers),
             include,
             (name, b" " + value),
             dict(fields),

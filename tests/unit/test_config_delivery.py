@@ -63,7 +63,7 @@ def setting(value: Any, dotted: str) -> Any:
         pytest.param("mail.max_attempts", 8, id="max-attempts"),
         pytest.param("mail.retry_after_s", 60.0, id="retry-after-s"),
         pytest.param("mail.retry_max_s", 3600.0, id="retry-max-s"),
-        pytest.param("mail.batch_size", 50, id="batch-size"),
+        pytest.param("mail.batch_size", 100, id="batch-size"),
         pytest.param("mail.connections", 1, id="connections"),
         pytest.param("web.unsubscribe_valid_days", 365, id="unsubscribe-valid-days"),
         pytest.param("daemon.dispatch_every_s", 5.0, id="dispatch-every-s"),
