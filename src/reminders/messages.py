@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 import secrets
 from dataclasses import dataclass
@@ -53,6 +54,11 @@ SETTINGS_URL_PLACEHOLDER = "%SETTINGS_URL%"
 #: Longest header line we write before folding, and an encoded word's payload.
 _LINE = 78
 _WORD_BYTES = 45
+#: MIME boundaries: "=_" never occurs in quoted-printable text (it writes "=" as "=3D"),
+#: so a boundary needs to differ from the other boundaries of its message only; a
+#: counter after a random prefix of the process does, without a system call each.
+_BOUNDARY_PREFIX = secrets.token_hex(6)
+_BOUNDARIES = itertools.count(1)
 
 
 class UnsafeHeader(ReminderError):
@@ -230,7 +236,7 @@ def build(draft: Draft, *, now: datetime, message_id: str) -> Envelope:
     if mailto and not mailto.isascii() and not utf8:
         mailto = None  # a non-ASCII mailto alone would make every message need SMTPUTF8
     language = draft.language if _LANGUAGE.match(draft.language) else "en"
-    boundary = f"=_r{secrets.token_hex(12)}"
+    boundary = f"=_r{_BOUNDARY_PREFIX}{next(_BOUNDARIES):x}"
     lines = [
         "From: " + address_header(draft.sender, "sender"),
         "To: " + address_header(draft.recipient, "recipient"),

@@ -315,3 +315,29 @@ def test_a_token_made_far_ahead_of_this_clock_is_invalid_not_expired(
         with pytest.raises(InvalidLink) as caught:
             signer.address(Purpose.UNSUBSCRIBE, token, max_age)
         assert type(caught.value) is InvalidLink
+
+
+def test_tokens_are_fernet_tokens_that_cryptography_reads_with_the_derived_key(
+    signer: LinkSigner,
+) -> None:
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"reminders.link.unsubscribe"
+    ).derive(SECRET.encode())
+    token = signer.sign(Purpose.UNSUBSCRIBE, ADDRESS)
+
+    padded = (token + "=" * (-len(token) % 4)).encode()
+    fernet = Fernet(base64.urlsafe_b64encode(key))
+    assert fernet.decrypt(padded) == f"\n{ADDRESS}".encode()
+    assert fernet.extract_timestamp(padded) == int(SIGNED_AT.timestamp())
+
+
+def test_each_token_of_an_address_has_its_own_iv(signer: LinkSigner) -> None:
+    tokens = [signer.sign(Purpose.UNSUBSCRIBE, ADDRESS) for _ in range(300)]
+
+    ivs = {base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))[9:25] for t in tokens}
+    assert len(ivs) == 300
+    assert {signer.address(Purpose.UNSUBSCRIBE, t, VALID_FOR) for t in tokens} == {ADDRESS}
