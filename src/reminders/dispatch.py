@@ -24,10 +24,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from . import registry
@@ -63,6 +61,7 @@ from .pacing import Pacer
 from .queue import Rendered, Status
 from .service import reconfirm_after
 from .store import Claimed, Database, Settled
+from .store_side import Inline, StoreSide, StoreThread
 from .tokens import LinkSigner
 
 #: Settlements are written at least this often while a batch runs (seconds).
@@ -205,48 +204,49 @@ class Dispatcher:
             thread.join()
 
     def _work(self, scope: Scope, report: DispatchReport) -> None:
-        """Send batches on one connection; the store's work runs on a second thread.
+        """Send batches on one connection, its database work beside it (`store_side`).
 
-        That thread claims the next batch (a durable commit) and writes the
-        outcomes of the one before while this one's messages go out, in the order
-        asked: outcomes of a batch are written before the claim after the next one.
+        The next batch is claimed (a durable commit) and the outcomes of the one
+        before are written on a second thread while this one's messages go out.
         Each claim takes half of `mail.batch_size`, so no more than
         `mail.batch_size` items are ever claimed and unsettled here.
         """
         mailer = self._mailers()
         size = self._settings.mail.batch_size
-        pacer = Pacer(
-            self._database,
+        jobs = _Jobs(
+            self,
             scope,
-            self._intervals,
-            batch_size=max(size // 2, 1),
-            sleep=self._sleep,
+            Pacer(
+                self._database,
+                scope,
+                self._intervals,
+                batch_size=max(size // 2, 1),
+                sleep=self._sleep,
+            ),
         )
-        exhausted: set[Status] = set()
 
-        def next_batch() -> list[Claimed] | None:
-            return pacer.next_batch(lambda s, n: self._claim(s, n, exhausted), self._left)
+        def record(deliveries: list[Delivery]) -> None:
+            for delivery in deliveries:
+                self.record(report, delivery)
 
+        side: StoreSide
+        if size < 2:
+            side = Inline(jobs, record, lambda: self._stopping(report))
+        else:
+            side = StoreThread(jobs, record)
         try:
-            if size < 2:
-                while not self._stopping(report) and (batch := next_batch()) is not None:
-                    self._send(batch, mailer, report, _Inline())
-                return
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as thread:
-                writes = _Queued(thread)
-                try:
-                    upcoming = thread.submit(next_batch)
-                    while (batch := upcoming.result()) is not None:
-                        writes.check()
-                        if self._stopping(report):
-                            self._send(batch, mailer, report, writes)  # settled as not tried
-                            break
-                        upcoming = thread.submit(next_batch)
-                        self._send(batch, mailer, report, writes)
-                finally:
-                    writes.drain()
+            side.claim()
+            while (batch := side.claimed()) is not None:
+                if self._stopping(report):
+                    self._send(batch, mailer, report, side)  # settled as not tried
+                    break
+                side.claim()
+                self._send(batch, mailer, report, side)
         finally:
-            mailer.close()
+            try:
+                side.close()
+            finally:
+                mailer.close()
 
     def _stopping(self, report: DispatchReport) -> bool:
         return report.stopped is not None or self._should_stop()
@@ -281,9 +281,9 @@ class Dispatcher:
             return store.has_sendable(scope, self.rules(self._database.clock.now()), self._claimant)
 
     def _send(
-        self, batch: Sequence[Claimed], mailer: Mailer, report: DispatchReport, writes: _Writes
+        self, batch: Sequence[Claimed], mailer: Mailer, report: DispatchReport, side: StoreSide
     ) -> None:
-        """Hand the batch over; settle every FLUSH_EVERY_S and at the end, through `writes`.
+        """Hand the batch over; settle every FLUSH_EVERY_S and at the end, through `side`.
 
         The transport pulls each message when it is ready for it (`_messages`), so
         a message is built while the server answers the one before.
@@ -303,18 +303,18 @@ class Dispatcher:
             )
             done.add(item.id)
             if time.monotonic() - flushed_at >= FLUSH_EVERY_S:
-                writes.run(self._flush, pending, report)
+                side.settle(pending)
                 pending = []
                 flushed_at = time.monotonic()
                 now = self._database.clock.now()
                 if now - renewed_at > self._lease / 4:
-                    writes.run(self._renew, [i.id for i in batch if i.id not in done], now)
+                    side.renew([i.id for i in batch if i.id not in done], now)
                     renewed_at = now
         # Pulled but never handed over, or never pulled: the batch stopped first.
         stopped = Attempt(outcome=Outcome.NOT_TRIED, detail="the batch stopped first")
         now = self._database.clock.now()
         pending += [self._settled(i, stopped, started=now) for i in batch if i.id not in done]
-        writes.run(self._flush, pending, report)
+        side.settle(pending)
 
     def _renew(self, ids: list[int], now: datetime) -> None:
         with self._database.transaction(durable=False) as store:
@@ -363,13 +363,12 @@ class Dispatcher:
             smtp_code=attempt.code,
         )
 
-    def _flush(self, settled: list[Settled], report: DispatchReport) -> None:
-        if settled:
-            write_outcomes(self._database, self._claimant, self._actor, settled)
-            for entry in settled:
-                self.record(
-                    report, _delivery_of(entry, self._composer.sender(entry.item.agency).zone)
-                )
+    def _write(self, settled: list[Settled]) -> list[Delivery]:
+        """Write these outcomes; return what each email became."""
+        if not settled:
+            return []
+        write_outcomes(self._database, self._claimant, self._actor, settled)
+        return [_delivery_of(e, self._composer.sender(e.item.agency).zone) for e in settled]
 
     def record(self, report: DispatchReport, delivery: Delivery) -> None:
         """Add one outcome to the report, and tell the caller (thread-safe)."""
@@ -379,43 +378,25 @@ class Dispatcher:
                 self._on_result(delivery)
 
 
-class _Writes(Protocol):
-    """Where a connection's store writes run: `run` them in the order given."""
+@dataclass(frozen=True, slots=True)
+class _Jobs:
+    """One connection's database work (`store_side.Jobs`), run where `StoreSide` says."""
 
-    def run(self, job: Callable[..., None], *args: Any) -> None: ...
+    dispatcher: Dispatcher
+    scope: Scope
+    pacer: Pacer
+    #: statuses found empty, not asked again in this run
+    exhausted: set[Status] = field(default_factory=set)
 
+    def next_batch(self) -> list[Claimed] | None:
+        d = self.dispatcher
+        return self.pacer.next_batch(lambda s, n: d._claim(s, n, self.exhausted), d._left)
 
-class _Inline:
-    """Writes run at once, on the sending thread."""
+    def write(self, settled: list[Settled]) -> list[Delivery]:
+        return self.dispatcher._write(settled)
 
-    def run(self, job: Callable[..., None], *args: Any) -> None:
-        job(*args)
-
-
-class _Queued:
-    """Writes run in order on the store's thread; an error is raised on the sender's."""
-
-    def __init__(self, thread: ThreadPoolExecutor) -> None:
-        self._thread = thread
-        self._futures: list[Future[None]] = []
-
-    def run(self, job: Callable[..., None], *args: Any) -> None:
-        self._futures.append(self._thread.submit(job, *args))
-
-    def check(self) -> None:
-        """Raise the error of a write that failed; forget those that are done."""
-        done = [f for f in self._futures if f.done()]
-        self._futures = [f for f in self._futures if not f.done()]
-        for future in done:
-            future.result()
-
-    def drain(self) -> None:
-        """Wait for every write; raise the first error."""
-        futures, self._futures = self._futures, []
-        errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
+    def renew(self, ids: list[int], now: datetime) -> None:
+        self.dispatcher._renew(ids, now)
 
 
 def write_outcomes(database: Database, claimant: str, actor: str, settled: list[Settled]) -> None:
