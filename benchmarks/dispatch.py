@@ -142,7 +142,8 @@ arrival = 7
 #: The bare baseline: a whole process; prints its send-loop seconds on stdout.
 #: The emails of the tab, as both baselines read them (each script gets this text first).
 PENDING_EMAILS_SQL = (
-    "SELECT i.subject, i.body_text, i.body_html, c.name, c.email FROM items i"
+    "SELECT i.subject, t.body_text, t.body_html, c.name, c.email FROM items i"
+    " JOIN item_bodies t ON t.item_id = i.id"
     " JOIN bookings b ON b.id = i.booking_id JOIN contacts c ON c.id = b.contact_id"
     " WHERE i.agency = 'annecy' AND i.kind = 'arrival' AND i.status = 'pending'"
     " ORDER BY i.anchor_on, i.id"

@@ -90,9 +90,10 @@ BOOKING_COLUMNS = (
 )
 CONTACT_COLUMNS = "ref, agency, name, email, locale, updated_at"
 ITEM_COLUMNS = (
-    "agency, kind, booking_id, anchor_on, visible_from, visible_until, status, reason, "
-    "locale, subject, body_text, body_html, edited, rendered_at, created_at, updated_at"
+    "id, agency, kind, booking_id, anchor_on, visible_from, visible_until, status, reason, "
+    "locale, subject, edited, rendered_at, created_at, updated_at"
 )
+BODY_COLUMNS = "item_id, body_text, body_html"
 
 T = TypeVar("T")
 
@@ -202,11 +203,12 @@ class Backend:
         """Delete every row the benchmark wrote."""
         with self.engine.begin() as connection:
             if self.is_sqlite:
-                for table in ("items", "planning_passes", "bookings", "contacts"):
+                for table in ("item_bodies", "items", "planning_passes", "bookings", "contacts"):
                     connection.exec_driver_sql(f"DELETE FROM {table}")
             else:
                 connection.exec_driver_sql(
-                    "TRUNCATE items, planning_passes, bookings, contacts RESTART IDENTITY"
+                    "TRUNCATE item_bodies, items, planning_passes, bookings, contacts"
+                    " RESTART IDENTITY"
                 )
         if self.is_sqlite:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
@@ -527,10 +529,17 @@ def bare_insert_items(backend: Backend) -> tuple[int, float]:
         cursor = raw.cursor()
         cursor.execute(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY id")
         rows = cursor.fetchall()
+        cursor.execute(f"SELECT {BODY_COLUMNS} FROM item_bodies ORDER BY item_id")
+        bodies = cursor.fetchall()
+        cursor.execute("DELETE FROM item_bodies")
         cursor.execute("DELETE FROM items")
         marks = ", ".join([backend.mark] * len(ITEM_COLUMNS.split(",")))
         start = time.perf_counter()
         cursor.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({marks})", rows)
+        body_marks = ", ".join([backend.mark] * 3)
+        cursor.executemany(
+            f"INSERT INTO item_bodies ({BODY_COLUMNS}) VALUES ({body_marks})", bodies
+        )
         elapsed = time.perf_counter() - start
         raw.rollback()
     return len(rows), elapsed

@@ -290,15 +290,18 @@ def render(template, language, context):
 
 as_day = (lambda v: date.fromisoformat(v) if v else None) if IS_SQLITE else (lambda v: v)
 as_text = (lambda d: d.isoformat()) if IS_SQLITE else (lambda d: d)
-ITEM = insert("items", ("agency", "kind", "booking_id", "anchor_on", "visible_from",
-                        "visible_until", "status", "locale", "subject", "body_text",
-                        "body_html", "edited", "auto_send", "rendered_at", "created_at",
-                        "updated_at"))
+ITEM = insert("items", ("id", "agency", "kind", "booking_id", "anchor_on", "visible_from",
+                        "visible_until", "status", "locale", "subject", "edited", "auto_send",
+                        "rendered_at", "created_at", "updated_at"))
+BODY = insert("item_bodies", ("item_id", "body_text", "body_html"))
 PASS = insert("planning_passes", ("agency", "last_planned_on", "last_run_at"))
 places = {}
 plan_day = date.fromisoformat(spec["day"])
 cursor = connection.cursor()
 created = 0
+# The items' ids are given here, so that their bodies are inserted with executemany too.
+cursor.execute("SELECT coalesce(max(id), 0) FROM items")
+(next_id,) = cursor.fetchone()
 for agency in spec["agencies"]:
     # `plan --date D` plans D for every agency: D is each agency's local day.
     today = plan_day
@@ -322,7 +325,7 @@ for agency in spec["agencies"]:
             f" AND b.status IN ({statuses}){owing}",
             (agency["code"], as_text(first), as_text(last)),
         )
-        items = []
+        items, bodies = [], []
         for (booking_id, ref, prop, status, option_on, due_on, minor, currency, arrival_on,
              departure_on, contact_ref, name, email, locale) in cursor.fetchall():
             if currency not in places:
@@ -349,12 +352,15 @@ for agency in spec["agencies"]:
             }
             subject, text, html = render(kind["template"], language, context)
             visible_from = anchor_on + timedelta(days=offset)
+            next_id += 1
             items.append((
-                agency["code"], kind["name"], booking_id, as_text(anchor_on),
+                next_id, agency["code"], kind["name"], booking_id, as_text(anchor_on),
                 as_text(visible_from), as_text(visible_from + timedelta(days=retention)),
-                "pending", language, subject, text, html, False, False, STAMP, STAMP, STAMP,
+                "pending", language, subject, False, False, STAMP, STAMP, STAMP,
             ))
+            bodies.append((next_id, text, html))
         cursor.executemany(ITEM, items)
+        cursor.executemany(BODY, bodies)
         created += len(items)
     cursor.execute(PASS, (agency["code"], as_text(today), STAMP))
 connection.commit()
@@ -763,7 +769,8 @@ BOOKING_COUNTS = (
 )
 ITEM_CONTENT = (
     "SELECT b.ref, i.kind, i.anchor_on, i.visible_from, i.visible_until, i.subject,"
-    " i.body_text, i.body_html FROM items i JOIN bookings b ON b.id = i.booking_id"
+    " t.body_text, t.body_html FROM items i JOIN item_bodies t ON t.item_id = i.id"
+    " JOIN bookings b ON b.id = i.booking_id"
     " WHERE i.status = 'pending'"
 )
 ITEM_STATUSES = "SELECT status, count(*) FROM items GROUP BY status ORDER BY status"

@@ -206,8 +206,6 @@ class ItemRow(Base):
     reason: Mapped[str | None] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str] = mapped_column(Text)
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text)
     #: staff changed the content: never re-rendered automatically
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
     #: who saved the last edit (a person's name)
@@ -235,6 +233,18 @@ class ItemRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: the mail server's last reply to a failed attempt
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ItemBodyRow(Base):
+    """An item's text and HTML, apart from its row: they never change while it is sent."""
+
+    __tablename__ = "item_bodies"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id"), primary_key=True, autoincrement=False
+    )
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
 
 
 class DeliveryRow(Base):

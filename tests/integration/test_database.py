@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, insert, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from reminders.database import (
@@ -104,8 +105,6 @@ def _insert_item(
                 status=status,
                 locale="fr",
                 subject="Votre arrivée",
-                body_text="Bonjour",
-                body_html="<p>Bonjour</p>",
                 edited=False,
                 created_at=AT,
                 rendered_at=AT,
@@ -165,3 +164,44 @@ def test_items_differing_in_kind_or_anchor_date_coexist(
     _insert_item(engine, booking_id, status="pending")
 
     _insert_item(engine, booking_id, status="pending", kind=kind, anchor_on=anchor_on)
+
+
+def test_migration_0010_moves_the_bodies_of_queued_emails_and_back(
+    empty_database_url: str,
+) -> None:
+    from alembic import command
+
+    from reminders.database import _alembic_config
+
+    engine = create_engine(empty_database_url)
+    try:
+        command.upgrade(_alembic_config(engine), "0009")
+        booking_id = _insert_booking(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO items (agency, kind, booking_id, anchor_on, visible_from, "
+                "visible_until, status, locale, subject, body_text, body_html, edited, "
+                "auto_send, rendered_at, created_at, updated_at) VALUES ('annecy', 'arrival', "
+                f"{booking_id}, '2026-07-10', '2026-07-03', '2026-07-10', 'pending', 'fr', "
+                "'Votre arrivée', 'Bonjour\nà bientôt', '<p>Bonjour</p>', false, false, "
+                "'2026-03-01 09:00:00', '2026-03-01 09:00:00', '2026-03-01 09:00:00')"
+            )
+
+        command.upgrade(_alembic_config(engine), "0010")
+        with engine.connect() as connection:
+            moved = connection.exec_driver_sql(
+                "SELECT i.subject, b.body_text, b.body_html FROM items i "
+                "JOIN item_bodies b ON b.item_id = i.id"
+            ).all()
+            columns = {c["name"] for c in sa_inspect(connection).get_columns("items")}
+        assert moved == [("Votre arrivée", "Bonjour\nà bientôt", "<p>Bonjour</p>")]
+        assert not {"body_text", "body_html"} & columns
+
+        command.downgrade(_alembic_config(engine), "0009")
+        with engine.connect() as connection:
+            back = connection.exec_driver_sql(
+                "SELECT subject, body_text, body_html FROM items"
+            ).all()
+        assert back == [("Votre arrivée", "Bonjour\nà bientôt", "<p>Bonjour</p>")]
+    finally:
+        engine.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from ..consent import ConsentReason
 from ..delivery import Scope, SendRules
 from ..queue import Status
-from ..schema import AddressRow, BookingRow, ContactRow, ItemRow
+from ..schema import AddressRow, BookingRow, ContactRow, ItemBodyRow, ItemRow
 from ._planning import PlanningStore
 from ._queue import QueueStore
 from ._rows import ITEMS, rowcount
@@ -168,8 +168,6 @@ def _claim_statement(postgresql: bool, scope: Scope, rules: SendRules) -> Any:
             ITEMS.c.agency,
             ITEMS.c.kind,
             ITEMS.c.subject,
-            ITEMS.c.body_text,
-            ITEMS.c.body_html,
             ITEMS.c.locale,
             ITEMS.c.attempts,
             ITEMS.c.anchor_on,
@@ -266,25 +264,48 @@ class ClaimStore(QueueStore, PlanningStore):
             self._connection.execute(statement, values),
             key=lambda r: (r.agency, r.kind, r.anchor_on, r.id),
         )
-        # The claimed rows are this transaction's now: who they go to is read in it too
-        # (SQLite cannot return another table's columns from an UPDATE).
-        contacts = self._contacts_of([row.id for row in rows])
+        # The claimed rows are this transaction's now: who they go to and what they
+        # say are read in it too (SQLite cannot return another table's columns from an
+        # UPDATE).
+        details = self._details_of([row.id for row in rows])
         return [
             Claimed(
                 id=row.id,
                 agency=row.agency,
                 kind=row.kind,
-                booking_ref=contacts[row.id][0],
-                contact_name=contacts[row.id][1],
-                to=contacts[row.id][2],
+                booking_ref=details[row.id][0],
+                contact_name=details[row.id][1],
+                to=details[row.id][2],
                 subject=row.subject,
-                text=row.body_text,
-                html=row.body_html,
+                text=details[row.id][3],
+                html=details[row.id][4],
                 locale=row.locale,
                 attempt=row.attempts,
             )
             for row in rows
         ]
+
+    def _details_of(
+        self, item_ids: Sequence[int]
+    ) -> dict[int, tuple[str, str, str | None, str, str]]:
+        """Return (booking ref, contact name, address, text, HTML) of each item."""
+        if not item_ids:
+            return {}
+        query = (
+            select(
+                ItemRow.id,
+                BookingRow.ref,
+                ContactRow.name,
+                ContactRow.email,
+                ItemBodyRow.body_text,
+                ItemBodyRow.body_html,
+            )
+            .join(ItemBodyRow, ItemBodyRow.item_id == ItemRow.id)
+            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
+            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+            .where(ItemRow.id.in_(list(item_ids)))
+        )
+        return {i: tuple(rest) for i, *rest in self._connection.execute(query)}  # type: ignore[misc]
 
     def _contacts_of(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
         """Return (booking ref, contact name, address) of each item."""

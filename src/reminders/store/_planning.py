@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    insert,
     or_,
     select,
     update,
@@ -31,12 +32,14 @@ from ..queue import Rendered, Status, sources_of
 from ..schema import BookingRow, ContactRow, DataVersionRow, ItemRow, PlanningPassRow
 from ._base import StoreBase
 from ._rows import (
+    BODIES,
     ITEMS,
     Candidate,
     NewItem,
     aware,
     booking_from,
     rowcount,
+    save_bodies,
     to_queue,
 )
 from ._rules import KindLike, withdrawal_rules
@@ -193,8 +196,6 @@ class PlanningStore(StoreBase):
                 "status": str(i.status),
                 "locale": i.content.locale,
                 "subject": i.content.subject,
-                "body_text": i.content.text,
-                "body_html": i.content.html,
                 "edited": False,
                 "auto_send": i.auto_send,
                 "rendered_at": now,
@@ -215,7 +216,15 @@ class PlanningStore(StoreBase):
             (row.booking_id, row.kind, row.anchor_on): row.id
             for row in self._connection.execute(statement, rows)
         }
-        return [added.get((i.booking_id, i.kind, i.anchor_on)) for i in items]
+        ids = [added.get((i.booking_id, i.kind, i.anchor_on)) for i in items]
+        bodies = [
+            {"item_id": n, "body_text": i.content.text, "body_html": i.content.html}
+            for n, i in zip(ids, items, strict=True)
+            if n is not None
+        ]
+        if bodies:
+            self._connection.execute(insert(BODIES), bodies)
+        return ids
 
     def stale_items(self, agency: str, kind: str) -> list[tuple[int, date, Candidate]]:
         """Return pending, unedited items whose booking or contact changed since rendering."""
@@ -232,14 +241,15 @@ class PlanningStore(StoreBase):
             )
             .values(
                 subject=content.subject,
-                body_text=content.text,
-                body_html=content.html,
                 locale=content.locale,
                 rendered_at=self._now(),
                 updated_at=self._now(),
             )
         )
-        return rowcount(result) == 1
+        if rowcount(result) != 1:
+            return False
+        save_bodies(self._connection, item_id, content)
+        return True
 
     def withdraw_unqualified(self, agency: str, kind: Kind) -> dict[WithdrawReason, int]:
         """Withdraw the agency's pending items of `kind` whose booking no longer qualifies."""

@@ -14,7 +14,7 @@ from ..errors import NotFoundError, TransitionError
 from ..queue import QueueItem, Rendered, Status, check_transition, sources_of
 from ..schema import DeliveryRow, ItemRow
 from ._base import StoreBase
-from ._rows import item_from, item_query, rowcount
+from ._rows import item_from, item_query, rowcount, save_bodies
 
 
 class QueueStore(StoreBase):
@@ -114,16 +114,11 @@ class QueueStore(StoreBase):
             update(ItemRow)
             .execution_options(synchronize_session=False)
             .where(*conditions)
-            .values(
-                subject=content.subject,
-                body_text=content.text,
-                body_html=content.html,
-                edited=True,
-                edited_by=actor,
-                updated_at=self._now(),
-            )
+            .values(subject=content.subject, edited=True, edited_by=actor, updated_at=self._now())
         )
-        if rowcount(result) != 1:
+        if rowcount(result) == 1:
+            save_bodies(self._connection, item_id, content)
+        else:
             current = self.item(item_id)
             if current.status is Status.PENDING:
                 return None

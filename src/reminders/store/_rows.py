@@ -11,6 +11,7 @@ from typing import Any, Protocol, cast
 from babel.numbers import get_currency_precision
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     CursorResult,
     Result,
     Row,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     and_,
     exists,
     select,
+    update,
 )
 
 from ..bookings import Booking, BookingStatus, Contact
@@ -25,7 +27,15 @@ from ..consent import Action, AddressConsent, ConsentEvent, Source
 from ..kinds import Eligibility
 from ..planning import DateRange
 from ..queue import QueueItem, Rendered, Status
-from ..schema import AddressRow, BookingRow, ConsentEventRow, ContactRow, ItemRow, KindChoiceRow
+from ..schema import (
+    AddressRow,
+    BookingRow,
+    ConsentEventRow,
+    ContactRow,
+    ItemBodyRow,
+    ItemRow,
+    KindChoiceRow,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +68,7 @@ class UpsertCounts:
 
 
 ITEMS = cast("Table", ItemRow.__table__)
+BODIES = cast("Table", ItemBodyRow.__table__)
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -122,6 +133,8 @@ def item_query() -> Any:
     return (
         select(
             ItemRow,
+            ItemBodyRow.body_text,
+            ItemBodyRow.body_html,
             BookingRow.ref.label("booking_ref"),
             ContactRow.ref.label("contact_ref"),
             ContactRow.name.label("contact_name"),
@@ -129,6 +142,7 @@ def item_query() -> Any:
             AddressRow,
             _kind_refused().label("kind_refused"),
         )
+        .join(ItemBodyRow, ItemBodyRow.item_id == ItemRow.id)
         .join(BookingRow, BookingRow.id == ItemRow.booking_id)
         .join(ContactRow, ContactRow.id == BookingRow.contact_id)
         .outerjoin(AddressRow, AddressRow.id == ContactRow.address_id)
@@ -148,6 +162,15 @@ def _kind_refused() -> ColumnElement[bool]:
     )
 
 
+def save_bodies(connection: Connection, item_id: int, content: Rendered) -> None:
+    """Replace an item's text and HTML (after its row changed in the same transaction)."""
+    connection.execute(
+        update(BODIES)
+        .where(BODIES.c.item_id == item_id)
+        .values(body_text=content.text, body_html=content.html)
+    )
+
+
 def item_from(row: Row[Any]) -> QueueItem:
     item: ItemRow = row[0]
     return QueueItem(
@@ -163,8 +186,8 @@ def item_from(row: Row[Any]) -> QueueItem:
         visible_from=item.visible_from,
         visible_until=item.visible_until,
         subject=item.subject,
-        text=item.body_text,
-        html=item.body_html,
+        text=row.body_text,
+        html=row.body_html,
         locale=item.locale,
         edited=item.edited,
         reason=item.reason,
