@@ -355,16 +355,13 @@ def _encoded_words(value: str) -> str:
 
     Every word fits a line of its own (75 characters at most).
     """
-    words: list[str] = []
-    chunk = b""
-    for char in value:
-        data = char.encode("utf-8")
-        if len(chunk) + len(data) > _WORD_BYTES:
-            words.append(chunk.decode("utf-8"))
-            chunk = b""
-        chunk += data
-    if chunk or not words:
-        words.append(chunk.decode("utf-8"))
-    return "\r\n ".join(
-        f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words
-    )
+    data = value.encode("utf-8")
+    words: list[bytes] = []
+    start = 0
+    while start < len(data) or not words:
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and 0x80 <= data[end] < 0xC0:  # inside a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)

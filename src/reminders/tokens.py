@@ -68,6 +68,7 @@ class LinkSigner:
         # Built once per purpose: a batch makes one link per email.
         self._keys: dict[Purpose, bytes] = {}
         self._readers: dict[Purpose, Fernet] = {}
+        self._writers: dict[Purpose, FernetWriter] = {}
         self._legacy: dict[Purpose, URLSafeTimedSerializer] = {}
         self._ivs = _RandomBytes()
 
@@ -97,7 +98,9 @@ class LinkSigner:
             raise ValueError(f"a link carries an address and a secret part, not {payload!r}")
         plain = f"{nonce}{_SEPARATOR}{payload['a']}".encode()
         made_at = int(self._clock.now().timestamp())
-        token = fernet_token(self._key(purpose), plain, made_at, self._ivs.take(16))
+        if purpose not in self._writers:
+            self._writers[purpose] = FernetWriter(self._key(purpose))
+        token = self._writers[purpose].token(plain, made_at, self._ivs.take(16))
         # Base64 padding ('=') is implied by the length: drop it from URLs.
         return token.decode("ascii").rstrip("=")
 
@@ -165,20 +168,29 @@ class LinkSigner:
             raise ExpiredLink()
 
 
-def fernet_token(key: bytes, plain: bytes, made_at: int, iv: bytes) -> bytes:
-    """Return the Fernet token of `plain` under the 32-byte `key`, with the 16-byte `iv`.
+class FernetWriter:
+    """Writes the Fernet tokens of one 32-byte key, with the IV given.
 
     The layout of the Fernet specification, as `Fernet.encrypt_at_time` writes it and
     `Fernet.decrypt` reads it: version 0x80, the time, the IV, the AES-128-CBC text
     (PKCS7 padding), and the HMAC-SHA256 of all that, in URL-safe base64. Written out
-    here only to take the IV from `_RandomBytes` instead of a system call a token.
+    here to take the IV from `_RandomBytes` instead of a system call a token, and to
+    prepare the key's cipher and MAC once.
     """
-    padding = 16 - len(plain) % 16
-    encryptor = Cipher(AES(key[16:]), CBC(iv)).encryptor()
-    text = encryptor.update(plain + bytes([padding]) * padding) + encryptor.finalize()
-    signed = b"\x80" + made_at.to_bytes(8, "big") + iv + text
-    mac = hmac.new(key[:16], signed, hashlib.sha256)  # hmac.digest() would release the GIL
-    return base64.urlsafe_b64encode(signed + mac.digest())
+
+    def __init__(self, key: bytes) -> None:
+        self._cipher = AES(key[16:])
+        # hmac.new().copy(): hmac.digest() would release the interpreter lock a token.
+        self._mac = hmac.new(key[:16], digestmod=hashlib.sha256)
+
+    def token(self, plain: bytes, made_at: int, iv: bytes) -> bytes:
+        padding = 16 - len(plain) % 16
+        encryptor = Cipher(self._cipher, CBC(iv)).encryptor()
+        text = encryptor.update(plain + bytes([padding]) * padding) + encryptor.finalize()
+        signed = b"\x80" + made_at.to_bytes(8, "big") + iv + text
+        mac = self._mac.copy()
+        mac.update(signed)
+        return base64.urlsafe_b64encode(signed + mac.digest())
 
 
 class _RandomBytes:
