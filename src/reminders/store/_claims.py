@@ -9,6 +9,7 @@ writer: the claim's transaction begins IMMEDIATE).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -184,6 +185,29 @@ def _contact_of_item() -> Any:
     )
 
 
+@functools.cache
+def _details_statement(*, as_json: bool = False) -> Any:
+    """Who each claimed item goes to and what it says; `as_json`: as one JSON array."""
+    columns = (
+        ItemRow.id,
+        BookingRow.ref,
+        ContactRow.name,
+        ContactRow.email,
+        ItemBodyRow.body_text,
+        ItemBodyRow.body_html,
+    )
+    query = (
+        select(*columns)
+        .join(ItemBodyRow, ItemBodyRow.item_id == ItemRow.id)
+        .join(BookingRow, BookingRow.id == ItemRow.booking_id)
+        .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+        .where(ItemRow.id.in_(bindparam("ids", expanding=True)))
+    )
+    if not as_json:
+        return query
+    return query.with_only_columns(func.json_group_array(func.json_array(*columns)))
+
+
 class ClaimStore(QueueStore, PlanningStore):
     """Sweeps, claims, approvals and leases: what a batch takes, and what it cannot."""
 
@@ -288,24 +312,21 @@ class ClaimStore(QueueStore, PlanningStore):
     def _details_of(
         self, item_ids: Sequence[int]
     ) -> dict[int, tuple[str, str, str | None, str, str]]:
-        """Return (booking ref, contact name, address, text, HTML) of each item."""
+        """Return (booking ref, contact name, address, text, HTML) of each item.
+
+        On SQLite the rows come back as one JSON array: the driver lets go of the
+        interpreter lock for every row it steps through, and the thread sending the
+        previous batch takes it each time, so a row at a time cost more than the query.
+        """
         if not item_ids:
             return {}
-        query = (
-            select(
-                ItemRow.id,
-                BookingRow.ref,
-                ContactRow.name,
-                ContactRow.email,
-                ItemBodyRow.body_text,
-                ItemBodyRow.body_html,
+        if self._dialect == "sqlite":
+            rows = json.loads(
+                self._connection.scalar(_details_statement(as_json=True), {"ids": list(item_ids)})
             )
-            .join(ItemBodyRow, ItemBodyRow.item_id == ItemRow.id)
-            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
-            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-            .where(ItemRow.id.in_(list(item_ids)))
-        )
-        return {i: tuple(rest) for i, *rest in self._connection.execute(query)}  # type: ignore[misc]
+        else:
+            rows = self._connection.execute(_details_statement(), {"ids": list(item_ids)})
+        return {i: (ref, name, email, text, html) for i, ref, name, email, text, html in rows}
 
     def _contacts_of(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
         """Return (booking ref, contact name, address) of each item."""

@@ -6,9 +6,11 @@ batches; an item whose lease passed is made `unknown` by whoever finds it.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +19,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 
@@ -52,6 +55,74 @@ class Recovered:
     to: str | None
 
 
+@functools.cache
+def _settle_statement() -> Any:
+    """Settle one claimed item (run with executemany): what the row of `settle` says."""
+    return (
+        update(ITEMS)
+        .where(
+            ITEMS.c.id == bindparam("b_id"),
+            ITEMS.c.status == Status.SENDING,
+            ITEMS.c.claimed_by == bindparam("claimant"),
+        )
+        .values(
+            status=bindparam("b_status"),
+            reason=bindparam("b_reason"),
+            last_error=bindparam("b_error"),
+            message_id=bindparam("b_message_id"),
+            next_attempt_at=bindparam("b_next", type_=ITEMS.c.next_attempt_at.type),
+            sent_at=bindparam("b_sent_at", type_=ITEMS.c.sent_at.type),
+            attempts=ITEMS.c.attempts - bindparam("b_uncount"),
+            # claimed_by stays: who tried last (and a run never claims twice)
+            lease_until=None,
+        )
+    )
+
+
+#: SQLite: settle a whole batch in one statement, its rows a JSON array (see `settle`).
+_SETTLE_ALL_SQLITE = text(
+    """
+    UPDATE items SET
+        status = json_extract(b.value, '$.b_status'),
+        reason = json_extract(b.value, '$.b_reason'),
+        last_error = json_extract(b.value, '$.b_error'),
+        message_id = json_extract(b.value, '$.b_message_id'),
+        next_attempt_at = json_extract(b.value, '$.b_next'),
+        sent_at = json_extract(b.value, '$.b_sent_at'),
+        attempts = items.attempts - json_extract(b.value, '$.b_uncount'),
+        lease_until = NULL,
+        updated_at = :now
+    FROM json_each(:batch) AS b
+    WHERE items.id = json_extract(b.value, '$.b_id')
+        AND +items.status = 'sending'  -- '+': find each row by its id, not by the index
+        AND +items.claimed_by = :claimant
+    """
+).bindparams(bindparam("now", type_=ITEMS.c.updated_at.type))
+
+
+#: SQLite: log a whole batch's attempts in one statement, as `_SETTLE_ALL_SQLITE`.
+_LOG_ALL_SQLITE = text(
+    """
+    INSERT INTO deliveries (item_id, agency, attempt, recipient, message_id, actor,
+        claimed_by, started_at, finished_at, outcome, smtp_code, detail)
+    SELECT json_extract(b.value, '$.item_id'), json_extract(b.value, '$.agency'),
+        json_extract(b.value, '$.attempt'), json_extract(b.value, '$.recipient'),
+        json_extract(b.value, '$.message_id'), json_extract(b.value, '$.actor'),
+        json_extract(b.value, '$.claimed_by'), json_extract(b.value, '$.started_at'),
+        json_extract(b.value, '$.finished_at'), json_extract(b.value, '$.outcome'),
+        json_extract(b.value, '$.smtp_code'), json_extract(b.value, '$.detail')
+    FROM json_each(:batch) AS b
+    """
+)
+
+
+def _sqlite_instant(value: object) -> str:
+    """An instant as SQLAlchemy stores it in SQLite (naive UTC, microseconds)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{value!r} is not JSON serialisable")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class DeliveryStore(ClaimStore):
     """Settlements, recovery, send slots and the delivery log."""
 
@@ -64,45 +135,35 @@ class DeliveryStore(ClaimStore):
         if not settled:
             return []
         now = self._now()
-        by_target: dict[Status, list[Settled]] = {}
         for entry in settled:
-            by_target.setdefault(entry.settlement.target, []).append(entry)
-        applied_count = 0
-        for target, entries in by_target.items():
-            assert Status.SENDING in sources_of(target), target
-            statement = (
-                update(ITEMS)
-                .where(
-                    ITEMS.c.id == bindparam("b_id"),
-                    ITEMS.c.status == Status.SENDING,
-                    ITEMS.c.claimed_by == claimant,
-                )
-                .values(
-                    status=target,
-                    reason=bindparam("b_reason"),
-                    last_error=bindparam("b_error"),
-                    message_id=bindparam("b_message_id"),
-                    next_attempt_at=bindparam("b_next", type_=ITEMS.c.next_attempt_at.type),
-                    sent_at=bindparam("b_sent_at", type_=ITEMS.c.sent_at.type),
-                    attempts=ITEMS.c.attempts - bindparam("b_uncount"),
-                    # claimed_by stays: who tried last (and a run never claims twice)
-                    lease_until=None,
-                    updated_at=now,
+            assert Status.SENDING in sources_of(entry.settlement.target), entry.settlement.target
+        rows = [
+            {
+                "b_id": e.item.id,
+                "b_status": str(e.settlement.target),
+                "b_reason": e.settlement.reason,
+                "b_error": None if e.settlement.target is Status.SENT else e.settlement.detail,
+                "b_message_id": e.message_id,
+                "b_next": e.settlement.next_attempt_at,
+                "b_sent_at": e.finished_at if e.settlement.target is Status.SENT else None,
+                "b_uncount": 0 if e.settlement.counts else 1,
+            }
+            for e in settled
+        ]
+        if self._dialect == "sqlite":
+            # One statement for the batch: the driver lets go of the interpreter lock at
+            # every row of an executemany, and the sending thread takes it each time.
+            batch = json.dumps(rows, default=_sqlite_instant)
+            applied_count = rowcount(
+                self._connection.execute(
+                    _SETTLE_ALL_SQLITE, {"claimant": claimant, "now": now, "batch": batch}
                 )
             )
-            rows = [
-                {
-                    "b_id": e.item.id,
-                    "b_reason": e.settlement.reason,
-                    "b_error": None if target is Status.SENT else e.settlement.detail,
-                    "b_message_id": e.message_id,
-                    "b_next": e.settlement.next_attempt_at,
-                    "b_sent_at": e.finished_at if target is Status.SENT else None,
-                    "b_uncount": 0 if e.settlement.counts else 1,
-                }
-                for e in entries
-            ]
-            applied_count += rowcount(self._connection.execute(statement, rows))
+        else:
+            statement = _settle_statement().values(updated_at=now)
+            applied_count = rowcount(
+                self._connection.execute(statement, [{**r, "claimant": claimant} for r in rows])
+            )
         ids = [e.item.id for e in settled]
         if applied_count == len(settled):
             applied = ids
@@ -113,26 +174,28 @@ class DeliveryStore(ClaimStore):
             applied = [i for i in self._connection.scalars(holding)]
         logged = [e for e in settled if e.settlement.counts]
         if logged:
-            self._connection.execute(
-                insert(DeliveryRow),
-                [
-                    {
-                        "item_id": e.item.id,
-                        "agency": e.item.agency,
-                        "attempt": e.item.attempt,
-                        "recipient": e.recipient,
-                        "message_id": e.message_id,
-                        "actor": actor,
-                        "claimed_by": claimant,
-                        "started_at": e.started_at,
-                        "finished_at": e.finished_at,
-                        "outcome": e.settlement.logged_as,
-                        "smtp_code": e.smtp_code,
-                        "detail": e.settlement.detail,
-                    }
-                    for e in logged
-                ],
-            )
+            rows = [
+                {
+                    "item_id": e.item.id,
+                    "agency": e.item.agency,
+                    "attempt": e.item.attempt,
+                    "recipient": e.recipient,
+                    "message_id": e.message_id,
+                    "actor": actor,
+                    "claimed_by": claimant,
+                    "started_at": e.started_at,
+                    "finished_at": e.finished_at,
+                    "outcome": e.settlement.logged_as,
+                    "smtp_code": e.smtp_code,
+                    "detail": e.settlement.detail,
+                }
+                for e in logged
+            ]
+            if self._dialect == "sqlite":
+                batch = json.dumps(rows, default=_sqlite_instant)
+                self._connection.execute(_LOG_ALL_SQLITE, {"batch": batch})
+            else:
+                self._connection.execute(insert(DeliveryRow), rows)
         return applied
 
     def sending_claimants(self) -> set[str | None]:
