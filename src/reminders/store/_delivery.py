@@ -6,7 +6,6 @@ batches; an item whose lease passed is made `unknown` by whoever finds it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,30 +54,6 @@ class Recovered:
     to: str | None
 
 
-@functools.cache
-def _settle_statement() -> Any:
-    """Settle one claimed item (run with executemany): what the row of `settle` says."""
-    return (
-        update(ITEMS)
-        .where(
-            ITEMS.c.id == bindparam("b_id"),
-            ITEMS.c.status == Status.SENDING,
-            ITEMS.c.claimed_by == bindparam("claimant"),
-        )
-        .values(
-            status=bindparam("b_status"),
-            reason=bindparam("b_reason"),
-            last_error=bindparam("b_error"),
-            message_id=bindparam("b_message_id"),
-            next_attempt_at=bindparam("b_next", type_=ITEMS.c.next_attempt_at.type),
-            sent_at=bindparam("b_sent_at", type_=ITEMS.c.sent_at.type),
-            attempts=ITEMS.c.attempts - bindparam("b_uncount"),
-            # claimed_by stays: who tried last (and a run never claims twice)
-            lease_until=None,
-        )
-    )
-
-
 #: SQLite: settle a whole batch in one statement, its rows a JSON array (see `settle`).
 _SETTLE_ALL_SQLITE = text(
     """
@@ -116,6 +91,46 @@ _LOG_ALL_SQLITE = text(
 )
 
 
+#: PostgreSQL: the same two statements, the JSON rows typed by jsonb_to_recordset.
+_SETTLE_ALL_POSTGRESQL = text(
+    """
+    UPDATE items SET
+        status = b.b_status,
+        reason = b.b_reason,
+        last_error = b.b_error,
+        message_id = b.b_message_id,
+        next_attempt_at = b.b_next,
+        sent_at = b.b_sent_at,
+        attempts = items.attempts - b.b_uncount,
+        lease_until = NULL,
+        updated_at = :now
+    FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS b(
+        b_id bigint, b_status varchar, b_reason varchar, b_error text,
+        b_message_id varchar, b_next timestamptz, b_sent_at timestamptz, b_uncount integer)
+    WHERE items.id = b.b_id AND items.status = 'sending' AND items.claimed_by = :claimant
+    """
+).bindparams(bindparam("now", type_=ITEMS.c.updated_at.type))
+_LOG_ALL_POSTGRESQL = text(
+    """
+    INSERT INTO deliveries (item_id, agency, attempt, recipient, message_id, actor,
+        claimed_by, started_at, finished_at, outcome, smtp_code, detail)
+    SELECT item_id, agency, attempt, recipient, message_id, actor, claimed_by, started_at,
+        finished_at, outcome, smtp_code, detail
+    FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS b(
+        item_id bigint, agency varchar, attempt integer, recipient varchar,
+        message_id varchar, actor varchar, claimed_by varchar, started_at timestamptz,
+        finished_at timestamptz, outcome varchar, smtp_code integer, detail text)
+    """
+)
+
+
+def _json_instant(value: object) -> str:
+    """An instant in a batch's JSON, as PostgreSQL reads a timestamptz (ISO 8601)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{value!r} is not JSON serialisable")
+    return value.astimezone(UTC).isoformat()
+
+
 def _sqlite_instant(value: object) -> str:
     """An instant as SQLAlchemy stores it in SQLite (naive UTC, microseconds)."""
     if not isinstance(value, datetime):
@@ -150,20 +165,17 @@ class DeliveryStore(ClaimStore):
             }
             for e in settled
         ]
-        if self._dialect == "sqlite":
-            # One statement for the batch: the driver lets go of the interpreter lock at
-            # every row of an executemany, and the sending thread takes it each time.
-            batch = json.dumps(rows, default=_sqlite_instant)
-            applied_count = rowcount(
-                self._connection.execute(
-                    _SETTLE_ALL_SQLITE, {"claimant": claimant, "now": now, "batch": batch}
-                )
+        # One statement for the batch, its rows a JSON array: an executemany runs a
+        # statement a row, and each lets go of the interpreter lock while the database
+        # works, which the sending thread takes each time.
+        sqlite = self._dialect == "sqlite"
+        batch = json.dumps(rows, default=_sqlite_instant if sqlite else _json_instant)
+        applied_count = rowcount(
+            self._connection.execute(
+                _SETTLE_ALL_SQLITE if sqlite else _SETTLE_ALL_POSTGRESQL,
+                {"claimant": claimant, "now": now, "batch": batch},
             )
-        else:
-            statement = _settle_statement().values(updated_at=now)
-            applied_count = rowcount(
-                self._connection.execute(statement, [{**r, "claimant": claimant} for r in rows])
-            )
+        )
         ids = [e.item.id for e in settled]
         if applied_count == len(settled):
             applied = ids
@@ -174,7 +186,7 @@ class DeliveryStore(ClaimStore):
             applied = [i for i in self._connection.scalars(holding)]
         logged = [e for e in settled if e.settlement.counts]
         if logged:
-            rows = [
+            logs = [
                 {
                     "item_id": e.item.id,
                     "agency": e.item.agency,
@@ -191,11 +203,10 @@ class DeliveryStore(ClaimStore):
                 }
                 for e in logged
             ]
-            if self._dialect == "sqlite":
-                batch = json.dumps(rows, default=_sqlite_instant)
-                self._connection.execute(_LOG_ALL_SQLITE, {"batch": batch})
-            else:
-                self._connection.execute(insert(DeliveryRow), rows)
+            batch = json.dumps(logs, default=_sqlite_instant if sqlite else _json_instant)
+            self._connection.execute(
+                _LOG_ALL_SQLITE if sqlite else _LOG_ALL_POSTGRESQL, {"batch": batch}
+            )
         return applied
 
     def sending_claimants(self) -> set[str | None]:
