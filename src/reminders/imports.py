@@ -498,11 +498,8 @@ def import_file(
             values = [v for _, v in parsed.values]
             if entity is Entity.CONTACTS:
                 contacts: list[Contact] = values  # type: ignore[assignment]
-                before = store.imported_contacts(c.ref for c in contacts)
-                counts = store.upsert_contacts(contacts, known=before.keys())
-                consent_changes += registry.apply_import_flags(
-                    store, contacts, database.clock.now(), before
-                )
+                counts, changes = registry.import_contacts(store, contacts, database.clock.now())
+                consent_changes += changes
             else:
                 counts = store.upsert_bookings(values)  # type: ignore[arg-type]
             totals = UpsertCounts(
