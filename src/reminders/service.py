@@ -88,6 +88,10 @@ def agency_today(agency: AgencySettings, clock: Clock) -> date:
 #: all of them, where a pass of its own made one per agency and kind), and the
 #: transaction stays short enough not to keep another writer waiting long.
 AGENCIES_PER_TRANSACTION = 50
+#: After how many items created in one pass the database's statistics of the items
+#: are refreshed (a table growing from empty is planned as empty otherwise): a few
+#: times, ever further apart, only in passes that create many.
+_ANALYZE_AFTER_ITEMS = (500, 2_000, 8_000, 32_000, 128_000)
 
 
 def plan_agency(
@@ -127,7 +131,8 @@ def plan_agencies(
     reports: list[AgencyPlan] = []
     for start in range(0, len(agencies), AGENCIES_PER_TRANSACTION):
         group = agencies[start : start + AGENCIES_PER_TRANSACTION]
-        reports.extend(_plan_group(database, settings, group, today, dry_run))
+        created = sum(_items_created(r) for r in reports)
+        reports.extend(_plan_group(database, settings, group, today, dry_run, created))
     return reports
 
 
@@ -137,6 +142,7 @@ def _plan_group(
     agencies: Sequence[AgencySettings],
     today: date | None,
     dry_run: bool,
+    created_before: int,
 ) -> list[AgencyPlan]:
     days = {a.code: today or agency_today(a, database.clock) for a in agencies}
     kinds = {a.code: a.enabled_kinds() for a in agencies}
@@ -178,6 +184,9 @@ def _plan_group(
                     _queue_kind(store, renderer, agency, kind, days[code], last, reports[code].skip)
                 )
         _add_items(store, new_items, reports)
+        created = created_before + sum(_items_created(reports[a.code]) for a in planned)
+        if any(created_before < n <= created for n in _ANALYZE_AFTER_ITEMS):
+            store.refresh_item_statistics()
         store.record_passes(
             [
                 PassRecord(
@@ -191,6 +200,10 @@ def _plan_group(
             ]
         )
     return [reports[a.code] for a in agencies]
+
+
+def _items_created(report: AgencyPlan) -> int:
+    return report.created + len(report.missed)
 
 
 def _grouped(pairs: Iterable[tuple[Any, str]]) -> dict[Any, list[str]]:

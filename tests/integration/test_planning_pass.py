@@ -560,3 +560,16 @@ def test_agencies_planned_together_each_get_their_own_pass(
 
     again = plan("2026-12-09")
     assert all(r.unchanged for r in again.values())
+
+
+def test_a_pass_creating_many_items_refreshes_the_statistics_and_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL the items' statistics are refreshed inside the pass's transaction
+    # once it created enough of them (here: one); the pass goes on and commits.
+    monkeypatch.setattr(service, "_ANALYZE_AFTER_ITEMS", (1,))
+    world.put(ref="B1", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-31"))
+
+    assert world.plan("2026-12-01").created == 2
+    assert len(world.items(Status.PENDING)) == 2
+    assert world.plan("2026-12-01").unchanged

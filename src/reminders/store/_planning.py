@@ -276,6 +276,15 @@ class PlanningStore(StoreBase):
         }
         return [added.get((i.booking_id, i.kind, i.anchor_on)) for i in items]
 
+    def refresh_item_statistics(self) -> None:
+        """Let PostgreSQL plan with the items written so far (see `refresh_statistics`).
+
+        A first pass into an empty table of items kept plans made when it was empty:
+        each booking's check for a live item became a scan of every item written.
+        """
+        if self._dialect == "postgresql":
+            self._connection.exec_driver_sql("ANALYZE items")
+
     def stale_items_of(
         self, agencies: Sequence[str], kind: str
     ) -> dict[str, list[tuple[int, date, Candidate]]]:
