@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, any_, bindparam
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -37,6 +37,20 @@ class StoreBase:
         from sqlalchemy.dialects import sqlite
 
         return sqlite.insert(table)
+
+    def _one_of(self, column: Any, values: Sequence[Any]) -> Any:
+        """`column IN values`; on PostgreSQL one array parameter (`= ANY`).
+
+        The look-ups of an import name hundreds of refs or addresses at a time: as one
+        array, the statement's text is the same whatever the values, so the driver
+        parses it once and the server prepares it, where a list of hundreds of
+        parameters was a new statement every time.
+        """
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return column.in_(values)
 
     def _execute_many(
         self,

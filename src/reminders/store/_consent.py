@@ -95,7 +95,7 @@ class ConsentStore(StoreBase):
         ids: dict[str, int] = {}
         for chunk in chunks(sorted(wanted), 500):
             query = select(AddressRow.address_key, AddressRow.id).where(
-                AddressRow.address_key.in_(chunk)
+                self._one_of(AddressRow.address_key, chunk)
             )
             ids.update({key: id_ for key, id_ in self._connection.execute(query)})
         return ids
@@ -125,7 +125,7 @@ class ConsentStore(StoreBase):
     ) -> dict[str, tuple[int, AddressConsent]]:
         found: dict[str, tuple[int, AddressConsent]] = {}
         for chunk in chunks(sorted(set(keys)), 500):
-            query = select(*_ENTRY_COLUMNS).where(AddressRow.address_key.in_(chunk))
+            query = select(*_ENTRY_COLUMNS).where(self._one_of(AddressRow.address_key, chunk))
             for row in self._connection.execute(query.with_for_update() if lock else query):
                 found[row.address_key] = (row.id, consent_from(row))  # type: ignore[arg-type]
         return found

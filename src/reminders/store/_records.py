@@ -72,11 +72,12 @@ class RecordStore(ConsentStore):
                 query = (
                     select(BookingRow.agency)
                     .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-                    .where(ContactRow.ref.in_(chunk))
+                    .where(self._one_of(ContactRow.ref, chunk))
                     .distinct()
                 )
             else:
-                query = select(BookingRow.agency).where(BookingRow.ref.in_(chunk)).distinct()
+                wanted = self._one_of(BookingRow.ref, chunk)
+                query = select(BookingRow.agency).where(wanted).distinct()
             found.update(self._connection.scalars(query))
         return found
 
@@ -85,7 +86,8 @@ class RecordStore(ConsentStore):
         wanted = sorted(set(refs))
         found: set[str] = set()
         for chunk in chunks(wanted, 500):
-            found.update(self._db.scalars(select(ContactRow.ref).where(ContactRow.ref.in_(chunk))))
+            query = select(ContactRow.ref).where(self._one_of(ContactRow.ref, chunk))
+            found.update(self._db.scalars(query))
         return found
 
     def imported_contacts(self, refs: Iterable[str]) -> dict[str, ImportedContact]:
@@ -99,7 +101,7 @@ class RecordStore(ConsentStore):
             ContactRow.address_id,
         )
         for chunk in chunks(sorted(set(refs)), 500):
-            query = select(*columns).where(ContactRow.ref.in_(chunk))
+            query = select(*columns).where(self._one_of(ContactRow.ref, chunk))
             for ref, email, confirmed, opt_out, entry_id in self._connection.execute(query):
                 found[ref] = ImportedContact(
                     email=email, confirmed=confirmed, opt_out=opt_out, entry_id=entry_id
@@ -177,7 +179,7 @@ class RecordStore(ConsentStore):
     def _contact_ids(self, refs: Iterable[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         for chunk in chunks(sorted(set(refs)), 500):
-            query = select(ContactRow.ref, ContactRow.id).where(ContactRow.ref.in_(chunk))
+            query = select(ContactRow.ref, ContactRow.id).where(self._one_of(ContactRow.ref, chunk))
             ids.update({ref: id_ for ref, id_ in self._db.execute(query)})
         return ids
 
@@ -204,7 +206,7 @@ class RecordStore(ConsentStore):
         wanted = refs if known_refs is None else sorted(set(known_refs) & set(refs))
         for chunk in chunks(wanted, 500):
             query = select(columns.ref, *(columns[name] for name in data)).where(
-                columns.ref.in_(chunk)
+                self._one_of(columns.ref, chunk)
             )
             stored.update({row[0]: tuple(row[1:]) for row in self._connection.execute(query)})
         new = [r for r in rows if r["ref"] not in stored]
