@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -314,11 +314,22 @@ def record_import_flags(
         return ImportedFlags(entry_ids=entry_ids, changes=0)
     entries = store.lock_consent_entries(asked)
     events: list[tuple[int, ConsentEvent]] = []
-    unknown = {
-        key: _import_flags(AddressConsent(address=spelling[key]), asked[key], now)
-        for key in asked
-        if key not in entries
-    }
+    # A new address starts blank: what its contacts' flags make of it depends on the
+    # flags alone, decided once per combination (a file has a handful) and reused.
+    on_blank: dict[tuple[tuple[Action, ...], ...], tuple[AddressConsent, list[Step]]] = {}
+    unknown: dict[str, tuple[AddressConsent, list[ConsentEvent]]] = {}
+    for key, items in asked.items():
+        if key in entries:
+            continue
+        flags = tuple(actions for _, actions in items)
+        if flags not in on_blank:
+            on_blank[flags] = _import_steps(AddressConsent(address=""), items, now)
+        facts, steps = on_blank[flags]
+        address = spelling[key]
+        unknown[key] = (
+            replace(facts, address=address),
+            [_import_event(address, items[i][0], action, now) for i, action in steps],
+        )
     created = store.add_consent_entries([record for record, _ in unknown.values()])
     for key, (_, key_events) in unknown.items():
         if key in created:
@@ -342,30 +353,43 @@ def record_import_flags(
     return ImportedFlags(entry_ids=entry_ids, changes=len(events))
 
 
+#: One change an import makes: (position of the contact among an address's, action).
+Step = tuple[int, Action]
+
+
 def _import_flags(
     record: AddressConsent, asked: Sequence[tuple[Contact, tuple[Action, ...]]], now: datetime
 ) -> tuple[AddressConsent, list[ConsentEvent]]:
     """Apply what the contacts of one address asked, in file order; return the facts and events."""
-    events: list[ConsentEvent] = []
-    for contact, actions in asked:
+    record, steps = _import_steps(record, asked, now)
+    return record, [_import_event(record.address, asked[i][0], a, now) for i, a in steps]
+
+
+def _import_steps(
+    record: AddressConsent, asked: Sequence[tuple[Contact, tuple[Action, ...]]], now: datetime
+) -> tuple[AddressConsent, list[Step]]:
+    """Apply what the contacts of one address asked, in file order; return the facts and changes."""
+    steps: list[Step] = []
+    for position, (_contact, actions) in enumerate(asked):
         for action in actions:
             decision = decide(record, action, Source.IMPORT, now)
-            if not (decision.allowed and decision.changes):
-                continue
-            record = decision.record
-            events.append(
-                ConsentEvent(
-                    address=record.address,
-                    action=action,
-                    source=Source.IMPORT,
-                    method="csv import",
-                    actor="import",
-                    occurred_at=now,
-                    recorded_at=now,
-                    detail=f"contact {contact.ref}",
-                )
-            )
-    return record, events
+            if decision.allowed and decision.changes:
+                record = decision.record
+                steps.append((position, action))
+    return record, steps
+
+
+def _import_event(address: str, contact: Contact, action: Action, now: datetime) -> ConsentEvent:
+    return ConsentEvent(
+        address=address,
+        action=action,
+        source=Source.IMPORT,
+        method="csv import",
+        actor="import",
+        occurred_at=now,
+        recorded_at=now,
+        detail=f"contact {contact.ref}",
+    )
 
 
 def _key_or_none(address: str) -> str | None:
