@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -144,8 +145,9 @@ class _Row:
         return value
 
     def choice(
-        self, column: str, allowed: Sequence[str], hint: str = "", *, any_case: bool = False
+        self, column: str, allowed: Collection[str], hint: str = "", *, any_case: bool = False
     ) -> str:
+        """Return the cell, checked to be one of `allowed` (listed in its order if not)."""
         value = self.values.get(column, "")
         if column in self.refused:
             return value
@@ -290,13 +292,15 @@ def parse_contacts(
     values: list[tuple[int, Contact]] = []
     problems: list[Problem] = []
     first_line = {} if first_line is None else first_line
+    # Looked up once a row: a dict finds a code at once and keeps the order for messages.
+    known_agencies = dict.fromkeys(agencies)
     for line, raw in rows:
         if "__columns__" in raw:
             problems.append(Problem(line=line, message=_WRONG_WIDTH))
             continue
         row = _Row(raw)
         ref = row.text("ref", max_length=100)
-        agency = row.choice("agency", agencies, " (agencies are declared in the TOML file)")
+        agency = row.choice("agency", known_agencies, " (agencies are declared in the TOML file)")
         name = row.text("name")
         email = row.text("email", required=False, max_length=320)
         if email and not is_plain_address(email):
@@ -344,13 +348,15 @@ def parse_bookings(
     problems: list[Problem] = []
     first_line = {} if first_line is None else first_line
     currencies = list_currencies()
+    # Looked up once a row: a dict finds a code at once and keeps the order for messages.
+    known_agencies = dict.fromkeys(agencies)
     for line, raw in rows:
         if "__columns__" in raw:
             problems.append(Problem(line=line, message=_WRONG_WIDTH))
             continue
         row = _Row(raw)
         ref = row.text("ref", max_length=100)
-        agency = row.choice("agency", agencies, " (agencies are declared in the TOML file)")
+        agency = row.choice("agency", known_agencies, " (agencies are declared in the TOML file)")
         contact_ref = row.text("contact_ref", max_length=100)
         if contact_ref and not is_known_contact(contact_ref):
             row.problems.append(
@@ -443,10 +449,18 @@ def _decimal_places(amount: Decimal) -> int:
 
 
 def _check_locale(row: _Row, locale: str) -> None:
+    if not _is_known_locale(locale):
+        row.problems.append(f"locale {locale!r} is unknown: write a code such as fr or en")
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_known_locale(locale: str) -> bool:
+    """Tell whether Babel knows `locale` (a file holds a few locales, on many rows)."""
     try:
         Locale.parse(locale.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
-        row.problems.append(f"locale {locale!r} is unknown: write a code such as fr or en")
+        return False
+    return True
 
 
 def _check_duplicate(row: _Row, ref: str, line: int, first_line: dict[str, int]) -> None:
@@ -498,11 +512,8 @@ def import_file(
             values = [v for _, v in parsed.values]
             if entity is Entity.CONTACTS:
                 contacts: list[Contact] = values  # type: ignore[assignment]
-                before = store.imported_contacts(c.ref for c in contacts)
-                counts = store.upsert_contacts(contacts, known=before.keys())
-                consent_changes += registry.apply_import_flags(
-                    store, contacts, database.clock.now(), before
-                )
+                counts, changes = registry.import_contacts(store, contacts, database.clock.now())
+                consent_changes += changes
             else:
                 counts = store.upsert_bookings(values)  # type: ignore[arg-type]
             totals = UpsertCounts(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +37,7 @@ from .dkim import DkimSigner, signer_for
 from .errors import InvalidAddress, NotFoundError, ReminderError, UnknownAddress, UsageError
 from .mailer import Mailer
 from .messages import SETTINGS_URL_PLACEHOLDER, Envelope, agency_email, mailbox, parse_mailbox
-from .store import Database, ImportedContact, Store
+from .store import Database, ImportedContact, Store, UpsertCounts
 from .templates import Renderer, language_of
 from .tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
 
@@ -230,6 +230,20 @@ def record_bounce(
         )
 
 
+def import_contacts(
+    store: Store, contacts: Sequence[Contact], now: datetime
+) -> tuple[UpsertCounts, int]:
+    """Upsert imported contacts by ref and record their consent flags; return both counts.
+
+    One chunk of `reminders import contacts`: the registry first, so that a new
+    address's entry is written with its facts at once and the contacts point at it.
+    """
+    before = store.imported_contacts(c.ref for c in contacts)
+    flags = record_import_flags(store, contacts, now, before)
+    counts = store.upsert_contacts(contacts, known=before.keys(), entry_ids=flags.entry_ids)
+    return counts, flags.changes
+
+
 def apply_import_flags(
     store: Store,
     contacts: Sequence[Contact],
@@ -238,17 +252,49 @@ def apply_import_flags(
 ) -> int:
     """Record the consent flags of imported contacts as `import` events; return how many.
 
+    As `record_import_flags`, for callers that need only the count.
+    """
+    return record_import_flags(store, contacts, now, before).changes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportedFlags:
+    """What `record_import_flags` did."""
+
+    #: the registry entry of each contact's address, by contact ref (when known)
+    entry_ids: dict[str, int]
+    #: how many `import` events were recorded
+    changes: int
+
+
+def record_import_flags(
+    store: Store,
+    contacts: Sequence[Contact],
+    now: datetime,
+    before: Mapping[str, ImportedContact] | None = None,
+) -> ImportedFlags:
+    """Record the consent flags of imported contacts as `import` events.
+
     `before` is what the previous import said of each contact, by ref (see
     `consent.import_actions`: an unchanged flag asks nothing). What the rules refuse
-    (lifting staff's or the contact's own opt-out) is left as it is. The entries are
-    read and written in a few statements, whatever the number of contacts.
+    (lifting staff's or the contact's own opt-out) is left as it is. An address the
+    registry does not know yet gets its entry here, written with the facts its flags
+    give in the same statement. The entries are read and written in a few
+    statements, whatever the number of contacts. Return the entry of each contact's
+    address (those whose flags asked nothing: when the previous import stored it).
     """
-    wanted: list[tuple[Contact, str, tuple[Action, ...]]] = []
+    known = before or {}
+    asked: dict[str, list[tuple[Contact, tuple[Action, ...]]]] = {}
+    spelling: dict[str, str] = {}
+    refs_of: dict[str, list[str]] = {}
+    entry_ids: dict[str, int] = {}
     for contact in contacts:
         if not contact.email:
             continue
-        key = address_key(contact.email)
-        previous = (before or {}).get(contact.ref)
+        normal = normalise_address(contact.email)
+        key = normal.lower()  # address_key, without normalising twice
+        spelling.setdefault(key, normal)  # an entry keeps the first spelling seen
+        previous = known.get(contact.ref)
         same = (
             previous is not None
             and previous.email is not None
@@ -260,36 +306,90 @@ def apply_import_flags(
             before=(previous.confirmed, previous.opt_out) if same and previous else None,
         )
         if actions:
-            wanted.append((contact, key, actions))
-    if not wanted:
-        return 0
-    keys = {key for _, key, _ in wanted}
-    entries = store.lock_consent_entries(keys)
-    if len(entries) < len(keys):  # contacts stored without their entry (tests, old data)
-        store.address_ids(normalise_address(c.email) for c, _, _ in wanted if c.email)
-        entries = store.lock_consent_entries(keys)
-    changes: list[tuple[int, AddressConsent, ConsentEvent]] = []
-    for contact, key, actions in wanted:
+            asked.setdefault(key, []).append((contact, actions))
+            refs_of.setdefault(key, []).append(contact.ref)
+        elif previous is not None and previous.entry_id is not None:
+            entry_ids[contact.ref] = previous.entry_id  # the same address as then
+    if not asked:
+        return ImportedFlags(entry_ids=entry_ids, changes=0)
+    entries = store.lock_consent_entries(asked)
+    events: list[tuple[int, ConsentEvent]] = []
+    # A new address starts blank: what its contacts' flags make of it depends on the
+    # flags alone, decided once per combination (a file has a handful) and reused.
+    on_blank: dict[tuple[tuple[Action, ...], ...], tuple[AddressConsent, list[Step]]] = {}
+    unknown: dict[str, tuple[AddressConsent, list[ConsentEvent]]] = {}
+    for key, items in asked.items():
+        if key in entries:
+            continue
+        flags = tuple(actions for _, actions in items)
+        if flags not in on_blank:
+            on_blank[flags] = _import_steps(AddressConsent(address=""), items, now)
+        facts, steps = on_blank[flags]
+        address = spelling[key]
+        unknown[key] = (
+            replace(facts, address=address),
+            [_import_event(address, items[i][0], action, now) for i, action in steps],
+        )
+    created = store.add_consent_entries([record for record, _ in unknown.values()])
+    for key, (_, key_events) in unknown.items():
+        if key in created:
+            entry_ids.update(dict.fromkeys(refs_of[key], created[key]))
+            events.extend((created[key], event) for event in key_events)
+    raced = [key for key in unknown if key not in created]  # created by another transaction
+    if raced:
+        entries.update(store.lock_consent_entries(raced))
+    changed: dict[int, AddressConsent] = {}
+    for key, items in asked.items():
+        if key not in entries:
+            continue
         entry_id, record = entries[key]
+        entry_ids.update(dict.fromkeys(refs_of[key], entry_id))
+        record, key_events = _import_flags(record, items, now)
+        if key_events:
+            changed[entry_id] = record
+            events.extend((entry_id, event) for event in key_events)
+    store.update_consents(changed)
+    store.append_consent_events(events)
+    return ImportedFlags(entry_ids=entry_ids, changes=len(events))
+
+
+#: One change an import makes: (position of the contact among an address's, action).
+Step = tuple[int, Action]
+
+
+def _import_flags(
+    record: AddressConsent, asked: Sequence[tuple[Contact, tuple[Action, ...]]], now: datetime
+) -> tuple[AddressConsent, list[ConsentEvent]]:
+    """Apply what the contacts of one address asked, in file order; return the facts and events."""
+    record, steps = _import_steps(record, asked, now)
+    return record, [_import_event(record.address, asked[i][0], a, now) for i, a in steps]
+
+
+def _import_steps(
+    record: AddressConsent, asked: Sequence[tuple[Contact, tuple[Action, ...]]], now: datetime
+) -> tuple[AddressConsent, list[Step]]:
+    """Apply what the contacts of one address asked, in file order; return the facts and changes."""
+    steps: list[Step] = []
+    for position, (_contact, actions) in enumerate(asked):
         for action in actions:
             decision = decide(record, action, Source.IMPORT, now)
-            if not (decision.allowed and decision.changes):
-                continue
-            record = decision.record
-            event = ConsentEvent(
-                address=record.address,
-                action=action,
-                source=Source.IMPORT,
-                method="csv import",
-                actor="import",
-                occurred_at=now,
-                recorded_at=now,
-                detail=f"contact {contact.ref}",
-            )
-            changes.append((entry_id, record, event))
-        entries[key] = (entry_id, record)
-    store.record_consents(changes)
-    return len(changes)
+            if decision.allowed and decision.changes:
+                record = decision.record
+                steps.append((position, action))
+    return record, steps
+
+
+def _import_event(address: str, contact: Contact, action: Action, now: datetime) -> ConsentEvent:
+    return ConsentEvent(
+        address=address,
+        action=action,
+        source=Source.IMPORT,
+        method="csv import",
+        actor="import",
+        occurred_at=now,
+        recorded_at=now,
+        detail=f"contact {contact.ref}",
+    )
 
 
 def _key_or_none(address: str) -> str | None:

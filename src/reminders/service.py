@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +21,7 @@ from .kinds import Kind
 from .messages import SETTINGS_URL_PLACEHOLDER, UNSUBSCRIBE_URL_PLACEHOLDER
 from .planning import Outcome, WithdrawReason, anchors_to_plan, decide
 from .queue import QueueItem, Rendered, Status
-from .store import Candidate, Database, NewItem, Store
+from .store import Candidate, Database, NewItem, PassRecord, Store
 from .templates import Renderer
 
 
@@ -84,6 +84,16 @@ def agency_today(agency: AgencySettings, clock: Clock) -> date:
     return local_today(clock.now(), agency.zone)
 
 
+#: Agencies planned in one transaction: they share its statements (one per kind for
+#: all of them, where a pass of its own made one per agency and kind), and the
+#: transaction stays short enough not to keep another writer waiting long.
+AGENCIES_PER_TRANSACTION = 50
+#: After how many items created in one pass the database's statistics of the items
+#: are refreshed (a table growing from empty is planned as empty otherwise): a few
+#: times, ever further apart, only in passes that create many.
+_ANALYZE_AFTER_ITEMS = (500, 2_000, 8_000, 32_000, 128_000)
+
+
 def plan_agency(
     database: Database,
     settings: Settings,
@@ -100,68 +110,151 @@ def plan_agency(
     A template error leaves that item out, is reported, and the pass is not
     recorded, so the next pass still sees the gap.
     """
-    today = today or agency_today(agency, database.clock)
-    renderer = renderer_for(settings, agency)
-    kinds = kinds_digest(agency)
-    # Not durable: a pass lost to a power cut is made again by the next one (it is
-    # idempotent, and its record goes with it), so no pass waits for the disk.
-    with database.transaction(dry_run=dry_run, durable=False) as store:
-        state = store.pass_state(agency.code)
-        if state.is_unchanged(today, kinds):
-            # Nothing was imported and no kind changed since today's pass: it stands.
-            store.record_pass(agency.code, today, version=state.version, kinds=kinds)
-            return AgencyPlan(agency=agency.code, today=today, first_pass=False, unchanged=True)
-        last = state.last_planned_on
-        report = AgencyPlan(agency=agency.code, today=today, first_pass=last is None)
-        for kind in agency.enabled_kinds():
-            kind_report = KindReport(kind=kind.name)
-            report.kinds.append(kind_report)
-            kind_report.withdrawn = store.withdraw_unqualified(agency.code, kind)
-        report.expired = store.expire_passed(agency.code, today)
-        for kind, kind_report in zip(agency.enabled_kinds(), report.kinds, strict=True):
-            kind_report.rerendered = _rerender_stale(store, renderer, agency, kind, report.skip)
-            _queue_kind(store, renderer, agency, kind, today, last, kind_report, report.skip)
-        if not report.errors:
-            store.record_pass(agency.code, today, version=state.version, kinds=kinds)
+    [report] = plan_agencies(database, settings, [agency], today=today, dry_run=dry_run)
     return report
 
 
-def kinds_digest(agency: AgencySettings) -> str:
-    """Return a digest of what the agency's kinds plan: a change means planning again."""
-    described = sorted(
-        (
-            k.name,
-            k.anchor,
-            str(k.direction),
-            sorted(str(s) for s in k.eligibility.statuses),
-            k.eligibility.needs_outstanding_balance,
-            k.delay_days,
-            k.retention_days,
-            k.template,
-            k.auto_send,
+def plan_agencies(
+    database: Database,
+    settings: Settings,
+    agencies: Sequence[AgencySettings],
+    *,
+    today: date | None = None,
+    dry_run: bool = False,
+) -> list[AgencyPlan]:
+    """Run `plan_agency`'s pass for each of `agencies`, several in one transaction.
+
+    Each agency's pass is the same as on its own (its own local day, report and
+    record); what they share are the statements that withdraw, expire, find the
+    stale emails, insert the new ones and record the passes.
+    """
+    reports: list[AgencyPlan] = []
+    for start in range(0, len(agencies), AGENCIES_PER_TRANSACTION):
+        group = agencies[start : start + AGENCIES_PER_TRANSACTION]
+        created = sum(_items_created(r) for r in reports)
+        reports.extend(_plan_group(database, settings, group, today, dry_run, created))
+    return reports
+
+
+def _plan_group(
+    database: Database,
+    settings: Settings,
+    agencies: Sequence[AgencySettings],
+    today: date | None,
+    dry_run: bool,
+    created_before: int,
+) -> list[AgencyPlan]:
+    days = {a.code: today or agency_today(a, database.clock) for a in agencies}
+    kinds = {a.code: a.enabled_kinds() for a in agencies}
+    digests = {a.code: kinds_digest(a) for a in agencies}
+    # Not durable: a pass lost to a power cut is made again by the next one (it is
+    # idempotent, and its record goes with it), so no pass waits for the disk.
+    with database.transaction(dry_run=dry_run, durable=False) as store:
+        states = store.pass_states([a.code for a in agencies])
+        reports: dict[str, AgencyPlan] = {}
+        planned: list[AgencySettings] = []
+        for agency in agencies:
+            code, state = agency.code, states[agency.code]
+            if state.is_unchanged(days[code], digests[code]):
+                # Nothing was imported and no kind changed since today's pass: it stands.
+                reports[code] = AgencyPlan(
+                    agency=code, today=days[code], first_pass=False, unchanged=True
+                )
+                continue
+            reports[code] = AgencyPlan(
+                agency=code,
+                today=days[code],
+                first_pass=state.last_planned_on is None,
+                kinds=[KindReport(kind=k.name) for k in kinds[code]],
+            )
+            planned.append(agency)
+        _withdraw(store, planned, kinds, reports)
+        for day, codes in _grouped((days[a.code], a.code) for a in planned).items():
+            for code, expired in store.expire_passed_of(codes, day).items():
+                reports[code].expired = expired
+        renderers = {a.code: renderer_for(settings, a) for a in planned}
+        _rerender(store, renderers, planned, kinds, reports)
+        new_items: list[NewItem] = []
+        for agency in planned:
+            code = agency.code
+            renderer = renderers[code]
+            last = states[code].last_planned_on
+            for kind in kinds[code]:
+                new_items.extend(
+                    _queue_kind(store, renderer, agency, kind, days[code], last, reports[code].skip)
+                )
+        _add_items(store, new_items, reports)
+        created = created_before + sum(_items_created(reports[a.code]) for a in planned)
+        if any(created_before < n <= created for n in _ANALYZE_AFTER_ITEMS):
+            store.refresh_item_statistics()
+        store.record_passes(
+            [
+                PassRecord(
+                    agency=a.code,
+                    today=days[a.code],
+                    version=states[a.code].version,
+                    kinds=digests[a.code],
+                )
+                for a in agencies
+                if not reports[a.code].errors
+            ]
         )
-        for k in agency.enabled_kinds()
-    )
-    return hashlib.sha256(repr(described).encode()).hexdigest()
+    return [reports[a.code] for a in agencies]
 
 
-def _rerender_stale(
+def _items_created(report: AgencyPlan) -> int:
+    return report.created + len(report.missed)
+
+
+def _grouped(pairs: Iterable[tuple[Any, str]]) -> dict[Any, list[str]]:
+    """Group agency codes by a key (a day, a kind's definition), in first-seen order."""
+    found: dict[Any, list[str]] = {}
+    for key, code in pairs:
+        found.setdefault(key, []).append(code)
+    return found
+
+
+def _kind_report(report: AgencyPlan, name: str) -> KindReport:
+    return next(k for k in report.kinds if k.kind == name)
+
+
+def _withdraw(
     store: Store,
-    renderer: Renderer,
-    agency: AgencySettings,
-    kind: Kind,
-    skip: Callable[[TemplateError], None],
-) -> int:
+    agencies: Sequence[AgencySettings],
+    kinds: dict[str, list[Kind]],
+    reports: dict[str, AgencyPlan],
+) -> None:
+    """Withdraw the pending items that no longer qualify: one statement per kind definition."""
+    definitions = _grouped(
+        ((k.name, k.anchor, k.eligibility), a.code) for a in agencies for k in kinds[a.code]
+    )
+    for (name, _anchor, _eligibility), codes in definitions.items():
+        kind = next(k for k in kinds[codes[0]] if k.name == name)
+        for code, withdrawn in store.withdraw_unqualified_of(codes, kind).items():
+            _kind_report(reports[code], name).withdrawn = withdrawn
+
+
+def _rerender(
+    store: Store,
+    renderers: dict[str, Renderer],
+    agencies: Sequence[AgencySettings],
+    kinds: dict[str, list[Kind]],
+    reports: dict[str, AgencyPlan],
+) -> None:
     """Render again the pending, unedited items whose booking or contact changed."""
-    count = 0
-    for item_id, anchor_on, candidate in store.stale_items(agency.code, kind.name):
-        try:
-            content = render_item(renderer, agency, kind, candidate, anchor_on)
-        except TemplateError as error:
-            skip(error)
-            continue
-        count += store.save_render(item_id, content)
-    return count
+    by_code = {a.code: a for a in agencies}
+    for name, codes in _grouped((k.name, a.code) for a in agencies for k in kinds[a.code]).items():
+        for code, stale in store.stale_items_of(codes, name).items():
+            agency = by_code[code]
+            kind = next(k for k in kinds[code] if k.name == name)
+            report = reports[code]
+            for item_id, anchor_on, candidate in stale:
+                try:
+                    content = render_item(renderers[code], agency, kind, candidate, anchor_on)
+                except TemplateError as error:
+                    report.skip(error)
+                    continue
+                _kind_report(report, name).rerendered += store.save_render(item_id, content)
 
 
 def _queue_kind(
@@ -171,9 +264,9 @@ def _queue_kind(
     kind: Kind,
     today: date,
     last: date | None,
-    report: KindReport,
     skip: Callable[[TemplateError], None],
-) -> None:
+) -> list[NewItem]:
+    """Return the new items of one agency and kind: rendered, pending or missed."""
     new_items: list[NewItem] = []
     for candidate in store.candidates(agency.code, kind, anchors_to_plan(kind, today, last)):
         decision = decide(kind, candidate.booking, today, last)
@@ -197,12 +290,42 @@ def _queue_kind(
                 auto_send=kind.auto_send,
             )
         )
+    return new_items
+
+
+def _add_items(store: Store, new_items: list[NewItem], reports: dict[str, AgencyPlan]) -> None:
+    """Insert the new items (an existing one wins) and count them in their agency's report."""
     ids = store.add_items(new_items)
-    added = [(i, item) for i, item in zip(ids, new_items, strict=True) if i is not None]
-    report.created += sum(1 for _, item in added if item.status is Status.PENDING)
-    missed_ids = [i for i, item in added if item.status is Status.MISSED]
-    if missed_ids:
-        report.missed.extend(store.items(ids=missed_ids))
+    missed: list[int] = []
+    for item_id, new in zip(ids, new_items, strict=True):
+        if item_id is None:
+            continue
+        if new.status is Status.PENDING:
+            _kind_report(reports[new.agency], new.kind).created += 1
+        else:
+            missed.append(item_id)
+    if missed:
+        for item in store.items(ids=missed):
+            _kind_report(reports[item.agency], item.kind).missed.append(item)
+
+
+def kinds_digest(agency: AgencySettings) -> str:
+    """Return a digest of what the agency's kinds plan: a change means planning again."""
+    described = sorted(
+        (
+            k.name,
+            k.anchor,
+            str(k.direction),
+            sorted(str(s) for s in k.eligibility.statuses),
+            k.eligibility.needs_outstanding_balance,
+            k.delay_days,
+            k.retention_days,
+            k.template,
+            k.auto_send,
+        )
+        for k in agency.enabled_kinds()
+    )
+    return hashlib.sha256(repr(described).encode()).hexdigest()
 
 
 def render_item(

@@ -481,3 +481,95 @@ def test_a_booking_written_while_a_pass_runs_is_planned_by_the_next_pass(world: 
 
     assert not report.unchanged
     assert [i.booking_ref for i in world.items(Status.PENDING)] == ["B2"]
+
+
+def test_agencies_planned_together_each_get_their_own_pass(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three agencies in two transactions (two, then one): each agency's report, items,
+    # withdrawals, expiries and missed windows are its own, as when planned alone.
+    monkeypatch.setattr(service, "AGENCIES_PER_TRANSACTION", 2)
+    annecy = settings_with(delays={"arrival": 7}).agency[0]
+    lyon = annecy.model_copy(update={"code": "lyon", "delays": {"arrival": 3}})
+    montreal = annecy.model_copy(update={"code": "montreal", "timezone": "America/Montreal"})
+    agencies = [annecy, lyon, montreal]
+    settings = Settings(agency=agencies, templates={"dir": str(TEMPLATES)})
+    with world.database.transaction() as store:
+        store.upsert_contacts(
+            [
+                Contact(
+                    ref=f"C-{code}",
+                    agency=code,
+                    name="Jean",
+                    email=f"{code}@example.com",
+                    locale="fr",
+                )
+                for code in ("lyon", "montreal")
+            ]
+        )
+    for ref, agency, arrival in [
+        ("B-annecy", "annecy", "2026-12-08"),
+        ("B-lyon-later", "lyon", "2026-12-08"),
+        ("B-lyon", "lyon", "2026-12-03"),
+        ("B-montreal", "montreal", "2026-12-08"),
+    ]:
+        contact = "C-1" if agency == "annecy" else f"C-{agency}"
+        world.put(
+            ref=ref,
+            agency=agency,
+            contact_ref=contact,
+            arrival_on=day(arrival),
+            departure_on=day("2026-12-20"),
+        )
+
+    def plan(on: str) -> dict[str, service.AgencyPlan]:
+        reports = service.plan_agencies(world.database, settings, agencies, today=day(on))
+        assert [r.agency for r in reports] == ["annecy", "lyon", "montreal"]
+        return {r.agency: r for r in reports}
+
+    first = plan("2026-12-01")
+    assert {a: (r.created, r.first_pass) for a, r in first.items()} == {
+        "annecy": (1, True),
+        "lyon": (1, True),
+        "montreal": (1, True),
+    }
+    assert sorted((i.agency, i.booking_ref) for i in world.items(Status.PENDING)) == [
+        ("annecy", "B-annecy"),
+        ("lyon", "B-lyon"),
+        ("montreal", "B-montreal"),
+    ]
+
+    world.put(
+        ref="B-montreal",
+        agency="montreal",
+        contact_ref="C-montreal",
+        status=BookingStatus.CANCELLED,
+        arrival_on=day("2026-12-08"),
+        departure_on=day("2026-12-20"),
+    )
+    second = plan("2026-12-02")
+    assert {a: r.withdrawn for a, r in second.items()} == {"annecy": 0, "lyon": 0, "montreal": 1}
+
+    later = plan("2026-12-09")
+    assert {a: r.expired for a, r in later.items()} == {"annecy": 1, "lyon": 1, "montreal": 0}
+    assert {a: [i.booking_ref for i in r.missed] for a, r in later.items()} == {
+        "annecy": [],
+        "lyon": ["B-lyon-later"],
+        "montreal": [],
+    }
+
+    again = plan("2026-12-09")
+    assert all(r.unchanged for r in again.values())
+
+
+def test_a_pass_creating_many_items_refreshes_the_statistics_and_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL the items' statistics are refreshed inside the pass's transaction
+    # once it created enough of them (here: one); the pass goes on and commits.
+    monkeypatch.setattr(service, "_ANALYZE_AFTER_ITEMS", (1,))
+    world.put(ref="B1", arrival_on=day("2026-12-08"), balance_due_on=day("2026-12-31"))
+
+    assert world.plan("2026-12-01").created == 2
+    assert len(world.items(Status.PENDING)) == 2
+    assert world.plan("2026-12-01").unchanged

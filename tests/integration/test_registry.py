@@ -32,7 +32,7 @@ from reminders.mailer import DeliveryError, mailer_for
 from reminders.registry import ConsentRefused, UsedLink
 from reminders.schema import AddressRow, ConsentEventRow, ContactRow, DeliveryRow
 from reminders.service import consent_of
-from reminders.store import Database
+from reminders.store import Database, Store
 from reminders.tokens import ExpiredLink, InvalidLink, LinkSigner, Purpose
 
 APPEND_ONLY = "consent_events is append-only"
@@ -70,8 +70,7 @@ def contact(
 def import_contacts(world: World, *contacts: Contact) -> int:
     """Import contacts as `reminders import contacts` does; return the consent changes."""
     with world.database.transaction() as store:
-        store.upsert_contacts(contacts)
-        return registry.apply_import_flags(store, contacts, world.clock.now())
+        return registry.import_contacts(store, contacts, world.clock.now())[1]
 
 
 def status(world: World, address: str) -> registry.AddressStatus:
@@ -687,6 +686,84 @@ def test_the_next_import_does_not_lift_a_staff_opt_out_over_an_import_one(world:
 
     found = status(world, "marie@example.com")
     assert (found.consent, found.record.opted_out_by) == (ConsentReason.OPTED_OUT, Source.AGENT)
+
+
+def test_contacts_sharing_a_new_address_apply_their_flags_in_file_order(world: World) -> None:
+    assert (
+        import_contacts(
+            world,
+            contact("C-1", "marie@example.com", confirmed=False, opted_out=True),
+            contact("C-2", "Marie@example.com"),
+        )
+        == 3
+    )
+
+    found = status(world, "marie@example.com")
+    assert (found.consent, found.record.opted_out_by) == (ConsentReason.OK, None)
+    assert [(e.action, e.detail) for e in found.history] == [
+        (Action.OPT_OUT, "contact C-1"),
+        (Action.CONFIRM, "contact C-2"),
+        (Action.OPT_IN, "contact C-2"),
+    ]
+    assert registry_rows(world) == [("marie@example.com", "marie@example.com")]
+    ids = address_ids(world)
+    assert ids["C-1"] == ids["C-2"] is not None
+
+
+def test_reimporting_an_unchanged_file_writes_nothing(world: World) -> None:
+    contacts = [
+        contact("C-1", "marie@example.com", opted_out=True),
+        contact("C-2", "jean@example.com", confirmed=False),
+        contact("C-3", None),
+    ]
+    import_contacts(world, *contacts)
+    staff(world, "jean@example.com", Action.OPT_OUT)
+    staff(world, "jean@example.com", Action.OPT_IN)
+
+    def stored() -> list[tuple[object, ...]]:
+        with world.engine.connect() as connection:
+            entries = connection.execute(select(AddressRow).order_by(AddressRow.id)).all()
+            people = connection.execute(select(ContactRow).order_by(ContactRow.id)).all()
+            events = connection.execute(select(func.count()).select_from(ConsentEventRow))
+            return [*map(tuple, entries), *map(tuple, people), events.scalar_one()]
+
+    before = stored()
+    world.clock.advance(days=1)
+
+    with world.database.transaction() as store:
+        counts, changes = registry.import_contacts(store, contacts, world.clock.now())
+
+    assert (counts.created, counts.updated, counts.unchanged, changes) == (0, 0, 3, 0)
+    assert stored() == before
+
+
+def test_an_entry_created_by_another_import_meanwhile_is_decided_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Staff opted the address out before its contact was known. The import reads the
+    # registry before that entry is there (on PostgreSQL another transaction may create
+    # it in between: this import's insert then waits for it and does nothing): the
+    # flags are decided again on the entry as it is, by the rules.
+    staff(world, "marie@example.com", Action.OPT_OUT)
+    locked = Store.lock_consent_entries
+    reads: list[object] = []
+
+    def first_read_misses(store: Store, keys: Any) -> Any:
+        reads.append(keys)
+        return {} if len(reads) == 1 else locked(store, keys)
+
+    monkeypatch.setattr(Store, "lock_consent_entries", first_read_misses)
+
+    assert import_contacts(world, contact("C-1", "Marie@example.com")) == 1
+
+    found = status(world, "marie@example.com")
+    assert (found.consent, found.record.opted_out_by) == (ConsentReason.OPTED_OUT, Source.AGENT)
+    assert [(e.action, e.source) for e in found.history] == [
+        (Action.OPT_OUT, Source.AGENT),
+        (Action.CONFIRM, Source.IMPORT),
+    ]
+    assert registry_rows(world) == [("marie@example.com", "marie@example.com")]
+    assert address_ids(world)["C-1"] is not None
 
 
 def test_the_confirmed_flag_counts_once(world: World) -> None:

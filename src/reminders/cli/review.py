@@ -30,10 +30,9 @@ from .app import App, cli, fails_cleanly, json_option, parse_day, pass_app
 def plan(app: App, day: date | None, agency: str | None, dry_run: bool, as_json: bool) -> None:
     """Run one planning pass: queue, withdraw, expire, and report missed windows."""
     agencies = app.settings.agencies(agency)
-    reports = [
-        service.plan_agency(app.database, app.settings, a, today=day, dry_run=dry_run)
-        for a in agencies
-    ]
+    reports = service.plan_agencies(
+        app.database, app.settings, agencies, today=day, dry_run=dry_run
+    )
     if as_json:
         click.echo(views.to_json([views.plan_object(r, dry_run) for r in reports]))
     else:

@@ -18,6 +18,7 @@ from ._api_keys import ApiKeyStore
 from ._choices import KindChoice, KindChoiceStore
 from ._claims import Claimed
 from ._delivery import DeliveryStore, Recovered, Settled
+from ._planning import PassRecord
 from ._records import ImportedContact, RecordStore
 from ._review import ReviewStore
 from ._rows import Candidate, NewItem, UpsertCounts, major_units, minor_units
@@ -29,6 +30,7 @@ __all__ = [
     "ImportedContact",
     "KindChoice",
     "NewItem",
+    "PassRecord",
     "Recovered",
     "Settled",
     "Store",

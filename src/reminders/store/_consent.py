@@ -7,7 +7,7 @@ case-folded), so contacts whose addresses differ only in letter case share one e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,21 @@ _ENTRY_COLUMNS = (
     AddressRow.confirmed_at,
     AddressRow.confirmation_sent_at,
     AddressRow.staff_confirmation_sent_at,
+)
+
+
+#: The columns of a history event, as `_event_values` gives them.
+_EVENT_COLUMNS = (
+    "address",
+    "registry_id",
+    "action",
+    "source",
+    "method",
+    "actor",
+    "detail",
+    "kind",
+    "occurred_at",
+    "recorded_at",
 )
 
 
@@ -80,7 +95,7 @@ class ConsentStore(StoreBase):
         ids: dict[str, int] = {}
         for chunk in chunks(sorted(wanted), 500):
             query = select(AddressRow.address_key, AddressRow.id).where(
-                AddressRow.address_key.in_(chunk)
+                self._one_of(AddressRow.address_key, chunk)
             )
             ids.update({key: id_ for key, id_ in self._connection.execute(query)})
         return ids
@@ -103,38 +118,65 @@ class ConsentStore(StoreBase):
 
     def lock_consent_entries(self, keys: Iterable[str]) -> dict[str, tuple[int, AddressConsent]]:
         """Return the entries of these address keys, locked until the transaction ends."""
+        return self._consent_entries(keys, lock=True)
+
+    def _consent_entries(
+        self, keys: Iterable[str], *, lock: bool
+    ) -> dict[str, tuple[int, AddressConsent]]:
         found: dict[str, tuple[int, AddressConsent]] = {}
         for chunk in chunks(sorted(set(keys)), 500):
-            query = select(*_ENTRY_COLUMNS).where(AddressRow.address_key.in_(chunk))
-            for row in self._connection.execute(query.with_for_update()):
+            query = select(*_ENTRY_COLUMNS).where(self._one_of(AddressRow.address_key, chunk))
+            for row in self._connection.execute(query.with_for_update() if lock else query):
                 found[row.address_key] = (row.id, consent_from(row))  # type: ignore[arg-type]
         return found
 
-    def record_consents(self, changes: Sequence[tuple[int, AddressConsent, ConsentEvent]]) -> None:
-        """As `record_consent` for many entries: two statements whatever their number."""
-        if not changes:
-            return
+    def add_consent_entries(self, records: Sequence[AddressConsent]) -> dict[str, int]:
+        """Create the entries of these new addresses with their facts; return their ids.
+
+        The result is keyed by address key. An entry another transaction created after the
+        caller read the registry is left as it is and missing from the result: its
+        facts are that transaction's, so the caller decides again on them.
+        """
+        if not records:
+            return {}
         now = self._now()
-        latest = {entry_id: record for entry_id, record, _ in changes}
-        self._connection.execute(
-            update(AddressRow)
-            .where(AddressRow.id == bindparam("b_id"))
-            .values(
-                opted_out_by=bindparam("b_opted_out_by"),
-                opted_out_at=bindparam("b_opted_out_at"),
-                confirmed_at=bindparam("b_confirmed_at"),
-                confirmation_sent_at=bindparam("b_confirmation_sent_at"),
-                staff_confirmation_sent_at=bindparam("b_staff_confirmation_sent_at"),
-                updated_at=now,
-            ),
-            [
-                {"b_id": entry_id, **{f"b_{k}": v for k, v in _facts(record).items()}}
-                for entry_id, record in latest.items()
-            ],
+        written = self._execute_many(
+            "add_consent_entries",
+            lambda: self._insert(AddressRow.__table__).on_conflict_do_nothing(),
+            ("address", "address_key", *_FACT_NAMES, "updated_at"),
+            [(r.address, address_key(r.address), *_facts(r).values(), now) for r in records],
         )
-        self._connection.execute(
-            insert(ConsentEventRow),
-            [_event_values(entry_id, event) for entry_id, _, event in changes],
+        # Not locked: the entries written here are this transaction's until it ends.
+        found = self._consent_entries((address_key(r.address) for r in records), lock=False)
+        if written == len(records):
+            return {key: entry_id for key, (entry_id, _) in found.items()}
+        # Some were there already (the other transaction waited for, on PostgreSQL):
+        # ours hold exactly the facts written here, with this instant's times.
+        return {
+            key: found[key][0]
+            for key, record in ((address_key(r.address), r) for r in records)
+            if found[key][1] == record
+        }
+
+    def update_consents(self, records: Mapping[int, AddressConsent]) -> None:
+        """Store the new facts of these entries (by id), in one statement."""
+        now = self._now()
+        names = ("b_id", *(f"b_{name}" for name in _FACT_NAMES), "b_updated_at")
+        self._execute_many(
+            "update_consents",
+            _update_consents_statement,
+            names,
+            [(entry_id, *_facts(record).values(), now) for entry_id, record in records.items()],
+        )
+
+    def append_consent_events(self, events: Sequence[tuple[int, ConsentEvent]]) -> None:
+        """Append events to their entries' histories (by entry id), in one statement."""
+        rows = [_event_values(entry_id, event) for entry_id, event in events]
+        self._execute_many(
+            "append_consent_events",
+            lambda: insert(ConsentEventRow),
+            _EVENT_COLUMNS,
+            [tuple(row.values()) for row in rows],
         )
 
     def record_consent(self, entry_id: int, record: AddressConsent, event: ConsentEvent) -> None:
@@ -331,6 +373,26 @@ def _key_of(recipient: str) -> str | None:
         return address_key(recipient)
     except InvalidAddress:  # sent long ago, before addresses were checked
         return None
+
+
+#: The columns of an entry's facts, as `_facts` gives them.
+_FACT_NAMES = (
+    "opted_out_by",
+    "opted_out_at",
+    "confirmed_at",
+    "confirmation_sent_at",
+    "staff_confirmation_sent_at",
+)
+
+
+def _update_consents_statement() -> Any:
+    return (
+        update(AddressRow)
+        .where(AddressRow.id == bindparam("b_id"))
+        .values(
+            {name: bindparam(f"b_{name}") for name in (*_FACT_NAMES, "updated_at")},
+        )
+    )
 
 
 def _facts(record: AddressConsent) -> dict[str, Any]:

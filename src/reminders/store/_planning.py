@@ -63,6 +63,16 @@ class PassState:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassRecord:
+    """A planning pass to remember (`PlanningStore.record_passes`)."""
+
+    agency: str
+    today: date
+    version: int | None = None
+    kinds: str | None = None
+
+
 class PlanningStore(StoreBase):
     """The planner's queries."""
 
@@ -92,6 +102,38 @@ class PlanningStore(StoreBase):
             planned_version=planned_version,
             planned_kinds=planned_kinds,
         )
+
+    def pass_states(self, agencies: Sequence[str]) -> dict[str, PassState]:
+        """As `pass_state` for several agencies: two statements whatever their number."""
+        versions: dict[str, int] = {
+            agency: version
+            for agency, version in self._connection.execute(
+                select(DataVersionRow.agency, DataVersionRow.version).where(
+                    DataVersionRow.agency.in_(agencies)
+                )
+            )
+        }
+        passes = {
+            agency: (last, planned_version, planned_kinds)
+            for agency, last, planned_version, planned_kinds in self._connection.execute(
+                select(
+                    PlanningPassRow.agency,
+                    PlanningPassRow.last_planned_on,
+                    PlanningPassRow.planned_version,
+                    PlanningPassRow.planned_kinds,
+                ).where(PlanningPassRow.agency.in_(agencies))
+            )
+        }
+        states: dict[str, PassState] = {}
+        for agency in agencies:
+            last, planned_version, planned_kinds = passes.get(agency, (None, None, None))
+            states[agency] = PassState(
+                last_planned_on=last,
+                version=versions.get(agency) or 0,
+                planned_version=planned_version,
+                planned_kinds=planned_kinds,
+            )
+        return states
 
     def last_planned_on(self, agency: str) -> date | None:
         query = select(PlanningPassRow.last_planned_on).where(PlanningPassRow.agency == agency)
@@ -144,12 +186,18 @@ class PlanningStore(StoreBase):
         `version` is the agency's data version the pass read, `kinds` a digest of its
         kinds: a later pass of the same day with both unchanged has nothing to do.
         """
+        self.record_passes([PassRecord(agency=agency, today=today, version=version, kinds=kinds)])
+
+    def record_passes(self, passes: Sequence[PassRecord]) -> None:
+        """As `record_pass` for several agencies, in one statement."""
+        if not passes:
+            return
         statement = self._insert(PlanningPassRow).values(
-            agency=agency,
-            last_planned_on=today,
+            agency=bindparam("b_agency"),
+            last_planned_on=bindparam("b_today"),
             last_run_at=self._now(),
-            planned_version=version,
-            planned_kinds=kinds,
+            planned_version=bindparam("b_version"),
+            planned_kinds=bindparam("b_kinds"),
         )
         statement = statement.on_conflict_do_update(
             index_elements=["agency"],
@@ -166,7 +214,18 @@ class PlanningStore(StoreBase):
                 "planned_kinds": statement.excluded.planned_kinds,
             },
         )
-        self._db.execute(statement)
+        self._connection.execute(
+            statement,
+            [
+                {
+                    "b_agency": r.agency,
+                    "b_today": r.today,
+                    "b_version": r.version,
+                    "b_kinds": r.kinds,
+                }
+                for r in passes
+            ],
+        )
 
     def candidates(self, agency: str, kind: Kind, anchors: DateRange) -> list[Candidate]:
         """Return the agency's eligible bookings anchored in `anchors` with no live item.
@@ -226,6 +285,27 @@ class PlanningStore(StoreBase):
             self._connection.execute(insert(BODIES), bodies)
         return ids
 
+    def refresh_item_statistics(self) -> None:
+        """Let PostgreSQL plan with the items written so far (see `refresh_statistics`).
+
+        A first pass into an empty table of items kept plans made when it was empty:
+        each booking's check for a live item became a scan of every item written.
+        """
+        if self._dialect == "postgresql":
+            self._connection.exec_driver_sql("ANALYZE items")
+
+    def stale_items_of(
+        self, agencies: Sequence[str], kind: str
+    ) -> dict[str, list[tuple[int, date, Candidate]]]:
+        """As `stale_items` for several agencies, by agency, in one statement."""
+        params = {"b_agencies": list(agencies), "b_kind": kind}
+        found: dict[str, list[tuple[int, date, Candidate]]] = {}
+        for row in self._connection.execute(_stale_many_statement(), params):
+            found.setdefault(row.item_agency, []).append(
+                (row.item_id, row.item_anchor_on, _candidate_from(row))
+            )
+        return found
+
     def stale_items(self, agency: str, kind: str) -> list[tuple[int, date, Candidate]]:
         """Return pending, unedited items whose booking or contact changed since rendering."""
         rows = self._connection.execute(_stale_statement(), {"b_agency": agency, "b_kind": kind})
@@ -258,6 +338,18 @@ class PlanningStore(StoreBase):
         rows = self._connection.execute(statement, params)
         return dict(Counter(WithdrawReason(reason) for _, reason in rows))
 
+    def withdraw_unqualified_of(
+        self, agencies: Sequence[str], kind: Kind
+    ) -> dict[str, dict[WithdrawReason, int]]:
+        """As `withdraw_unqualified` for several agencies sharing the kind's definition."""
+        statement = _withdraw_many_statement(kind.name, kind.anchor, kind.eligibility)
+        params = {"b_agencies": list(agencies), "b_kind": kind.name, "b_now": self._now()}
+        found: dict[str, dict[WithdrawReason, int]] = {}
+        for _, reason, agency in self._connection.execute(statement, params):
+            counts = found.setdefault(agency, {})
+            counts[WithdrawReason(reason)] = counts.get(WithdrawReason(reason), 0) + 1
+        return found
+
     def withdraw_where(
         self, kind: KindLike, where: Sequence[ColumnElement[bool]]
     ) -> list[tuple[int, WithdrawReason]]:
@@ -268,6 +360,20 @@ class PlanningStore(StoreBase):
         """
         statement = _withdrawal(kind, where).values(updated_at=self._now())
         return [(i, WithdrawReason(r)) for i, r in self._connection.execute(statement)]
+
+    def expire_passed_of(self, agencies: Sequence[str], today: date) -> dict[str, int]:
+        """As `expire_passed` for several agencies sharing `today`; the count by agency."""
+        rows = self._connection.execute(
+            update(ItemRow)
+            .where(
+                ItemRow.agency.in_(agencies),
+                ItemRow.status.in_(sources_of(Status.EXPIRED)),
+                ItemRow.visible_until < today,
+            )
+            .values(status=Status.EXPIRED, reason="window_passed", updated_at=self._now())
+            .returning(ItemRow.agency)
+        )
+        return dict(Counter(agency for (agency,) in rows))
 
     def expire_passed(self, agency: str, today: date) -> int:
         """Expire the agency's pending items whose window ended before `today`."""
@@ -322,6 +428,17 @@ def _withdraw_statement(name: str, anchor: str, eligibility: Eligibility) -> Upd
     return statement.values(updated_at=bindparam("b_now", type_=ITEMS.c.updated_at.type))
 
 
+@functools.lru_cache(maxsize=64)
+def _withdraw_many_statement(name: str, anchor: str, eligibility: Eligibility) -> Update:
+    where = [
+        ITEMS.c.agency.in_(bindparam("b_agencies", expanding=True)),
+        ITEMS.c.kind == bindparam("b_kind"),
+    ]
+    statement = _withdrawal(_KindKey(name, anchor, eligibility), where)
+    statement = statement.values(updated_at=bindparam("b_now", type_=ITEMS.c.updated_at.type))
+    return statement.returning(ITEMS.c.agency)
+
+
 _BOOKINGS = cast("Table", BookingRow.__table__)
 _CONTACTS = cast("Table", ContactRow.__table__)
 #: The contact's columns beside the booking's, under names of their own.
@@ -345,6 +462,17 @@ def _candidates_statement(name: str, anchor: str, eligibility: Eligibility) -> S
 
 @functools.lru_cache(maxsize=1)
 def _stale_statement() -> Select[Any]:
+    return _stale_query(ITEMS.c.agency == bindparam("b_agency"))
+
+
+@functools.lru_cache(maxsize=1)
+def _stale_many_statement() -> Select[Any]:
+    agencies = ITEMS.c.agency.in_(bindparam("b_agencies", expanding=True))
+    return _stale_query(agencies).add_columns(ITEMS.c.agency.label("item_agency"))
+
+
+def _stale_query(agencies: ColumnElement[bool]) -> Select[Any]:
+    """The pending, unedited items of `agencies` (and a kind) whose booking or contact changed."""
     return (
         select(
             ITEMS.c.id.label("item_id"),
@@ -355,7 +483,7 @@ def _stale_statement() -> Select[Any]:
         .join_from(ITEMS, _BOOKINGS, _BOOKINGS.c.id == ITEMS.c.booking_id)
         .join(_CONTACTS, _CONTACTS.c.id == _BOOKINGS.c.contact_id)
         .where(
-            ITEMS.c.agency == bindparam("b_agency"),
+            agencies,
             ITEMS.c.kind == bindparam("b_kind"),
             ITEMS.c.status == Status.PENDING,
             ITEMS.c.edited.is_(False),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,6 +27,8 @@ class ImportedContact:
     email: str | None
     confirmed: bool | None
     opt_out: bool | None
+    #: the registry entry of its address (None: no address, or stored without its entry)
+    entry_id: int | None = None
 
 
 class RecordStore(ConsentStore):
@@ -70,11 +72,12 @@ class RecordStore(ConsentStore):
                 query = (
                     select(BookingRow.agency)
                     .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-                    .where(ContactRow.ref.in_(chunk))
+                    .where(self._one_of(ContactRow.ref, chunk))
                     .distinct()
                 )
             else:
-                query = select(BookingRow.agency).where(BookingRow.ref.in_(chunk)).distinct()
+                wanted = self._one_of(BookingRow.ref, chunk)
+                query = select(BookingRow.agency).where(wanted).distinct()
             found.update(self._connection.scalars(query))
         return found
 
@@ -83,7 +86,8 @@ class RecordStore(ConsentStore):
         wanted = sorted(set(refs))
         found: set[str] = set()
         for chunk in chunks(wanted, 500):
-            found.update(self._db.scalars(select(ContactRow.ref).where(ContactRow.ref.in_(chunk))))
+            query = select(ContactRow.ref).where(self._one_of(ContactRow.ref, chunk))
+            found.update(self._db.scalars(query))
         return found
 
     def imported_contacts(self, refs: Iterable[str]) -> dict[str, ImportedContact]:
@@ -94,30 +98,45 @@ class RecordStore(ConsentStore):
             ContactRow.email,
             ContactRow.imported_confirmed,
             ContactRow.imported_opt_out,
+            ContactRow.address_id,
         )
         for chunk in chunks(sorted(set(refs)), 500):
-            query = select(*columns).where(ContactRow.ref.in_(chunk))
-            for ref, email, confirmed, opt_out in self._connection.execute(query):
-                found[ref] = ImportedContact(email=email, confirmed=confirmed, opt_out=opt_out)
+            query = select(*columns).where(self._one_of(ContactRow.ref, chunk))
+            for ref, email, confirmed, opt_out, entry_id in self._connection.execute(query):
+                found[ref] = ImportedContact(
+                    email=email, confirmed=confirmed, opt_out=opt_out, entry_id=entry_id
+                )
         return found
 
     def upsert_contacts(
-        self, contacts: Sequence[Contact], known: Iterable[str] | None = None
+        self,
+        contacts: Sequence[Contact],
+        known: Iterable[str] | None = None,
+        entry_ids: Mapping[str, int] | None = None,
     ) -> UpsertCounts:
         """Insert new contacts and update known ones, matched by `ref`.
 
         `known`: the refs among them already stored, when the caller looked them up.
+        `entry_ids`: the registry entry of each contact's address, by contact ref, when
+        the caller has them; the others are looked up (and created when missing).
         """
         now = self._now()
-        touched = self._agencies_planning("contacts", [c.ref for c in contacts])
-        entries = self.address_ids(normalise_address(c.email) for c in contacts if c.email)
+        known = None if known is None else set(known)
+        # Only stored contacts can have bookings: new ones change no agency's plan.
+        refs = [c.ref for c in contacts if known is None or c.ref in known]
+        touched = self._agencies_planning("contacts", refs) if refs else set()
+        ids = dict(entry_ids or {})
+        missing = [c for c in contacts if c.email and c.ref not in ids]
+        if missing:
+            entries = self.address_ids(normalise_address(c.email) for c in missing if c.email)
+            ids.update({c.ref: entries[address_key(c.email)] for c in missing if c.email})
         rows = [
             {
                 "ref": c.ref,
                 "agency": c.agency,
                 "name": c.name,
                 "email": c.email,
-                "address_id": entries[address_key(c.email)] if c.email else None,
+                "address_id": ids[c.ref] if c.email else None,
                 "locale": c.locale,
                 "imported_confirmed": c.email_confirmed,
                 "imported_opt_out": c.email_opt_out,
@@ -160,7 +179,7 @@ class RecordStore(ConsentStore):
     def _contact_ids(self, refs: Iterable[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         for chunk in chunks(sorted(set(refs)), 500):
-            query = select(ContactRow.ref, ContactRow.id).where(ContactRow.ref.in_(chunk))
+            query = select(ContactRow.ref, ContactRow.id).where(self._one_of(ContactRow.ref, chunk))
             ids.update({ref: id_ for ref, id_ in self._db.execute(query)})
         return ids
 
@@ -187,24 +206,30 @@ class RecordStore(ConsentStore):
         wanted = refs if known_refs is None else sorted(set(known_refs) & set(refs))
         for chunk in chunks(wanted, 500):
             query = select(columns.ref, *(columns[name] for name in data)).where(
-                columns.ref.in_(chunk)
+                self._one_of(columns.ref, chunk)
             )
             stored.update({row[0]: tuple(row[1:]) for row in self._connection.execute(query)})
         new = [r for r in rows if r["ref"] not in stored]
         changed = [r for r in rows if r["ref"] in stored and stored[r["ref"]] != _values(r, data)]
+        names = tuple(rows[0])
         if new:
             # A row another import added meanwhile is left to it (PostgreSQL).
-            insert_new = self._insert(target).on_conflict_do_nothing()
-            for chunk in chunks(new, 500):
-                self._connection.execute(insert_new, list(chunk))
-        if changed:
-            update_changed = (
-                update(target)
-                .where(columns.ref == bindparam("b_ref"))
-                .values({name: bindparam(f"b_{name}") for name in rows[0] if name != "ref"})
+            self._execute_many(
+                f"insert {target.name}",
+                lambda: self._insert(target).on_conflict_do_nothing(),
+                names,
+                [tuple(r.values()) for r in new],
             )
-            self._connection.execute(
-                update_changed, [{f"b_{name}": value for name, value in r.items()} for r in changed]
+        if changed:
+            self._execute_many(
+                f"update {target.name}",
+                lambda: (
+                    update(target)
+                    .where(columns.ref == bindparam("b_ref"))
+                    .values({name: bindparam(f"b_{name}") for name in names if name != "ref"})
+                ),
+                [f"b_{name}" for name in names],
+                [tuple(r.values()) for r in changed],
             )
         return UpsertCounts(
             created=len(new),
