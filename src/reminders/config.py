@@ -407,6 +407,10 @@ class Settings(BaseSettings):
     _base_dir: Path = PrivateAttr(default_factory=Path)
     #: the DKIM key once loaded (`dkim.signer_for`): once a configuration, not per email
     _dkim_signer: object = PrivateAttr(default=None)
+    #: (the agency list it was built from, the agencies by code): `agency_by_code`
+    _by_code: tuple[list[AgencySettings], dict[str, AgencySettings]] | None = PrivateAttr(
+        default=None
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -466,19 +470,25 @@ class Settings(BaseSettings):
             )
         return key
 
+    def _agencies_by_code(self) -> dict[str, AgencySettings]:
+        """The agencies by code, built once (again if the list was replaced or grew)."""
+        built = self._by_code
+        if built is None or built[0] is not self.agency or len(built[1]) != len(self.agency):
+            built = (self.agency, {a.code: a for a in self.agency})
+            self._by_code = built
+        return built[1]
+
     def agency_by_code(self, code: str) -> AgencySettings:
         """Return the agency `code`, or explain which ones exist."""
-        for agency in self.agency:
-            if agency.code == code:
-                return agency
-        raise UsageError(f"unknown agency {code!r}: known agencies are {self.agency_codes()}")
+        agency = self._agencies_by_code().get(code)
+        if agency is None:
+            raise UsageError(f"unknown agency {code!r}: known agencies are {self.agency_codes()}")
+        return agency
 
     def agency_zone(self, code: str) -> ZoneInfo:
         """Return the time zone of agency `code`; UTC for one no longer configured."""
-        for agency in self.agency:
-            if agency.code == code:
-                return agency.zone
-        return UTC_ZONE
+        agency = self._agencies_by_code().get(code)
+        return agency.zone if agency is not None else UTC_ZONE
 
     def agency_codes(self) -> str:
         return ", ".join(a.code for a in self.agency) or "none (add an [[agency]] table)"
