@@ -328,18 +328,6 @@ class ClaimStore(QueueStore, PlanningStore):
             rows = self._connection.execute(_details_statement(), {"ids": list(item_ids)})
         return {i: (ref, name, email, text, html) for i, ref, name, email, text, html in rows}
 
-    def _contacts_of(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
-        """Return (booking ref, contact name, address) of each item."""
-        if not item_ids:
-            return {}
-        query = (
-            select(ItemRow.id, BookingRow.ref, ContactRow.name, ContactRow.email)
-            .join(BookingRow, BookingRow.id == ItemRow.booking_id)
-            .join(ContactRow, ContactRow.id == BookingRow.contact_id)
-            .where(ItemRow.id.in_(list(item_ids)))
-        )
-        return {i: (ref, name, email) for i, ref, name, email in self._connection.execute(query)}
-
     def tab_overview(
         self, agency: str, kind: str, cutoff: datetime, *, required: bool = False
     ) -> tuple[int, int, int]:

@@ -65,7 +65,7 @@ _SETTLE_ALL_SQLITE = text(
         next_attempt_at = json_extract(b.value, '$.b_next'),
         sent_at = json_extract(b.value, '$.b_sent_at'),
         attempts = items.attempts - json_extract(b.value, '$.b_uncount'),
-        lease_until = NULL,
+        lease_until = NULL,  -- claimed_by stays: who tried last
         updated_at = :now
     FROM json_each(:batch) AS b
     WHERE items.id = json_extract(b.value, '$.b_id')
@@ -124,18 +124,20 @@ _LOG_ALL_POSTGRESQL = text(
 )
 
 
-def _json_instant(value: object) -> str:
-    """An instant in a batch's JSON, as PostgreSQL reads a timestamptz (ISO 8601)."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"{value!r} is not JSON serialisable")
-    return value.astimezone(UTC).isoformat()
+def _batch_json(rows: list[dict[str, Any]], dialect: str) -> str:
+    """A batch's rows as the JSON its statement reads; instants as the database keeps them.
 
+    SQLite: naive UTC with microseconds, as SQLAlchemy stores them (the text is compared
+    as stored); PostgreSQL: ISO 8601 with the offset, read as timestamptz.
+    """
 
-def _sqlite_instant(value: object) -> str:
-    """An instant as SQLAlchemy stores it in SQLite (naive UTC, microseconds)."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"{value!r} is not JSON serialisable")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    def instant(value: object) -> str:
+        if not isinstance(value, datetime):
+            raise TypeError(f"{value!r} is not JSON serialisable")
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc.isoformat()
+
+    return json.dumps(rows, default=instant)
 
 
 class DeliveryStore(ClaimStore):
@@ -169,7 +171,7 @@ class DeliveryStore(ClaimStore):
         # statement a row, and each lets go of the interpreter lock while the database
         # works, which the sending thread takes each time.
         sqlite = self._dialect == "sqlite"
-        batch = json.dumps(rows, default=_sqlite_instant if sqlite else _json_instant)
+        batch = _batch_json(rows, self._dialect)
         applied_count = rowcount(
             self._connection.execute(
                 _SETTLE_ALL_SQLITE if sqlite else _SETTLE_ALL_POSTGRESQL,
@@ -203,7 +205,7 @@ class DeliveryStore(ClaimStore):
                 }
                 for e in logged
             ]
-            batch = json.dumps(logs, default=_sqlite_instant if sqlite else _json_instant)
+            batch = _batch_json(logs, self._dialect)
             self._connection.execute(
                 _LOG_ALL_SQLITE if sqlite else _LOG_ALL_POSTGRESQL, {"batch": batch}
             )
@@ -229,7 +231,7 @@ class DeliveryStore(ClaimStore):
             .returning(ITEMS.c.id, ITEMS.c.agency, ITEMS.c.attempts, ITEMS.c.claimed_by)
         )
         rows = sorted(result, key=lambda r: r.id)
-        contacts = self._contacts_of([row.id for row in rows])
+        contacts = self._details_of([row.id for row in rows])
         return [
             Recovered(id=i, agency=a, attempt=n, claimant=c, to=contacts[i][2])
             for i, a, n, c in rows
