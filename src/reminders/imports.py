@@ -208,20 +208,19 @@ class _CsvFile:
         self.size = os.fstat(self._binary.fileno()).st_size
         self._text = io.TextIOWrapper(self._binary, encoding="utf-8-sig", newline="")
         try:
-            self._reader = csv.DictReader(self._text, strict=True)
+            self._reader = csv.reader(self._text, strict=True)
             with self._errors():
-                header = self._reader.fieldnames
-            self._check_header(header, columns)
+                found = next(self._reader, None)
+            self._header = self._check_header(found, columns)
         except BaseException:
             self.close()
             raise
 
-    def _check_header(self, found: Sequence[str] | None, columns: tuple[str, ...]) -> None:
+    def _check_header(self, found: Sequence[str] | None, columns: tuple[str, ...]) -> list[str]:
         path = self.path
         if not found:
             raise ImportFileError(f"{path.name}: the file is empty: it needs a header row")
         header = [h.strip() for h in found]
-        self._reader.fieldnames = header
         if len(header) == 1 and ";" in header[0]:
             raise ImportFileError(
                 f"{path.name} line 1: the columns are separated by ';': save the file as "
@@ -238,6 +237,7 @@ class _CsvFile:
             raise ImportFileError(
                 f"{path.name} line 1: {' and '.join(parts)}: the header must be {','.join(columns)}"
             )
+        return header
 
     @property
     def position(self) -> int:
@@ -247,12 +247,15 @@ class _CsvFile:
     def chunks(self, size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
         """Yield the rows `size` at a time: memory stays flat whatever the file's size."""
         chunk: list[tuple[int, dict[str, str]]] = []
+        header, width, reader = self._header, len(self._header), self._reader
         with self._errors():
-            for values in self._reader:
-                if None in values or any(v is None for v in values.values()):
-                    chunk.append((self._reader.line_num, {"__columns__": "bad"}))
+            for cells in reader:
+                if not cells:
+                    continue  # a blank line, skipped as csv.DictReader did
+                if len(cells) != width:
+                    chunk.append((reader.line_num, {"__columns__": "bad"}))
                 else:
-                    chunk.append((self._reader.line_num, values))
+                    chunk.append((reader.line_num, dict(zip(header, cells, strict=True))))
                 if len(chunk) == size:
                     yield chunk
                     chunk = []

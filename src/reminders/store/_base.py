@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, any_, bindparam
+from sqlalchemy import Connection, Dialect, any_, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -38,19 +39,21 @@ class StoreBase:
 
         return sqlite.insert(table)
 
-    def _one_of(self, column: Any, values: Sequence[Any]) -> Any:
-        """`column IN values`; on PostgreSQL one array parameter (`= ANY`).
+    def _one_of(self, column: Any, values: Sequence[str | int]) -> Any:
+        """`column IN values`, the values one parameter: an array on PostgreSQL (`= ANY`),
+        a JSON array on SQLite (`IN (SELECT value FROM json_each(?))`).
 
-        The look-ups of an import name hundreds of refs or addresses at a time: as one
-        array, the statement's text is the same whatever the values, so the driver
-        parses it once and the server prepares it, where a list of hundreds of
-        parameters was a new statement every time.
+        The look-ups of an import name thousands of refs or addresses at a time: as one
+        parameter, the statement's text is the same whatever the values, so it is
+        compiled and parsed once (the server prepares it), where a list of hundreds of
+        parameters was a new statement every time. Values are text or integers.
         """
         if self._dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import ARRAY
 
             return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-        return column.in_(values)
+        each = func.json_each(bindparam(None, json.dumps(list(values))))
+        return column.in_(select(literal_column("value")).select_from(each))
 
     def _execute_many(
         self,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 
 from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
 from ..errors import InvalidAddress
@@ -25,7 +25,7 @@ from ..schema import (
     ItemRow,
 )
 from ._base import StoreBase
-from ._rows import chunks, consent_from, event_from, report_filters
+from ._rows import batch_json, chunks, consent_from, event_from, report_filters
 
 #: What `consent_from` reads of an entry, and its key.
 _ENTRY_COLUMNS = (
@@ -137,26 +137,21 @@ class ConsentStore(StoreBase):
         caller read the registry is left as it is and missing from the result: its
         facts are that transaction's, so the caller decides again on them.
         """
-        if not records:
-            return {}
+        statement = _ADD_ENTRIES_SQLITE if self._dialect == "sqlite" else _ADD_ENTRIES_POSTGRESQL
         now = self._now()
-        written = self._execute_many(
-            "add_consent_entries",
-            lambda: self._insert(AddressRow.__table__).on_conflict_do_nothing(),
-            ("address", "address_key", *_FACT_NAMES, "updated_at"),
-            [(r.address, address_key(r.address), *_facts(r).values(), now) for r in records],
-        )
-        # Not locked: the entries written here are this transaction's until it ends.
-        found = self._consent_entries((address_key(r.address) for r in records), lock=False)
-        if written == len(records):
-            return {key: entry_id for key, (entry_id, _) in found.items()}
-        # Some were there already (the other transaction waited for, on PostgreSQL):
-        # ours hold exactly the facts written here, with this instant's times.
-        return {
-            key: found[key][0]
-            for key, record in ((address_key(r.address), r) for r in records)
-            if found[key][1] == record
-        }
+        created: dict[str, int] = {}
+        # One statement a chunk, its rows a JSON array; RETURNING names the entries
+        # written, where an executemany had to read them back.
+        for chunk in chunks(records, 5000):
+            rows = [
+                {"address": r.address, "address_key": address_key(r.address), **_facts(r)}
+                for r in chunk
+            ]
+            result = self._connection.execute(
+                statement, {"batch": batch_json(rows, self._dialect), "now": now}
+            )
+            created.update({key: entry_id for entry_id, key in result})
+        return created
 
     def update_consents(self, records: Mapping[int, AddressConsent]) -> None:
         """Store the new facts of these entries (by id), in one statement."""
@@ -383,6 +378,37 @@ _FACT_NAMES = (
     "confirmation_sent_at",
     "staff_confirmation_sent_at",
 )
+
+
+#: Create entries from a JSON array of rows (`add_consent_entries`). `WHERE true`
+#: tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+_ADD_ENTRIES_SQLITE = text(
+    """
+    INSERT INTO addresses (address, address_key, opted_out_by, opted_out_at, confirmed_at,
+        confirmation_sent_at, staff_confirmation_sent_at, updated_at)
+    SELECT json_extract(b.value, '$.address'), json_extract(b.value, '$.address_key'),
+        json_extract(b.value, '$.opted_out_by'), json_extract(b.value, '$.opted_out_at'),
+        json_extract(b.value, '$.confirmed_at'), json_extract(b.value, '$.confirmation_sent_at'),
+        json_extract(b.value, '$.staff_confirmation_sent_at'), :now
+    FROM json_each(:batch) AS b WHERE true
+    ON CONFLICT DO NOTHING
+    RETURNING id, address_key
+    """
+).bindparams(bindparam("now", type_=AddressRow.__table__.c.updated_at.type))
+_ADD_ENTRIES_POSTGRESQL = text(
+    """
+    INSERT INTO addresses (address, address_key, opted_out_by, opted_out_at, confirmed_at,
+        confirmation_sent_at, staff_confirmation_sent_at, updated_at)
+    SELECT b.address, b.address_key, b.opted_out_by, b.opted_out_at, b.confirmed_at,
+        b.confirmation_sent_at, b.staff_confirmation_sent_at, :now
+    FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS b(
+        address varchar, address_key varchar, opted_out_by varchar,
+        opted_out_at timestamptz, confirmed_at timestamptz, confirmation_sent_at timestamptz,
+        staff_confirmation_sent_at timestamptz)
+    ON CONFLICT DO NOTHING
+    RETURNING id, address_key
+    """
+).bindparams(bindparam("now", type_=AddressRow.__table__.c.updated_at.type))
 
 
 def _update_consents_statement() -> Any:

@@ -6,10 +6,9 @@ batches; an item whose lease passed is made `unknown` by whoever finds it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +25,7 @@ from ..delivery import Settlement
 from ..queue import QueueItem, Status, sources_of
 from ..schema import DeliveryRow, ItemRow, SendSlotRow
 from ._claims import Claimed, ClaimStore
-from ._rows import ITEMS, aware, aware_or_none, item_from, item_query, rowcount
+from ._rows import ITEMS, aware, aware_or_none, batch_json, item_from, item_query, rowcount
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,22 +123,6 @@ _LOG_ALL_POSTGRESQL = text(
 )
 
 
-def _batch_json(rows: list[dict[str, Any]], dialect: str) -> str:
-    """A batch's rows as the JSON its statement reads; instants as the database keeps them.
-
-    SQLite: naive UTC with microseconds, as SQLAlchemy stores them (the text is compared
-    as stored); PostgreSQL: ISO 8601 with the offset, read as timestamptz.
-    """
-
-    def instant(value: object) -> str:
-        if not isinstance(value, datetime):
-            raise TypeError(f"{value!r} is not JSON serialisable")
-        utc = value.astimezone(UTC)
-        return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc.isoformat()
-
-    return json.dumps(rows, default=instant)
-
-
 class DeliveryStore(ClaimStore):
     """Settlements, recovery, send slots and the delivery log."""
 
@@ -171,7 +154,7 @@ class DeliveryStore(ClaimStore):
         # statement a row, and each lets go of the interpreter lock while the database
         # works, which the sending thread takes each time.
         sqlite = self._dialect == "sqlite"
-        batch = _batch_json(rows, self._dialect)
+        batch = batch_json(rows, self._dialect)
         applied_count = rowcount(
             self._connection.execute(
                 _SETTLE_ALL_SQLITE if sqlite else _SETTLE_ALL_POSTGRESQL,
@@ -205,7 +188,7 @@ class DeliveryStore(ClaimStore):
                 }
                 for e in logged
             ]
-            batch = _batch_json(logs, self._dialect)
+            batch = batch_json(logs, self._dialect)
             self._connection.execute(
                 _LOG_ALL_SQLITE if sqlite else _LOG_ALL_POSTGRESQL, {"batch": batch}
             )

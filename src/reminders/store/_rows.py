@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -267,6 +268,28 @@ def aware(value: datetime) -> datetime:
 
 def aware_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
+
+
+def batch_json(rows: Sequence[dict[str, Any]], dialect: str) -> str:
+    """A batch's rows as the JSON its statement reads; instants as the database keeps them.
+
+    SQLite: naive UTC with microseconds, as SQLAlchemy stores them (the text is compared
+    as stored); PostgreSQL: ISO 8601 with the offset, read as timestamptz. A batch's
+    instants are mostly one (its `now`): each is formatted once.
+    """
+    seen: dict[datetime, str] = {}
+
+    def instant(value: object) -> str:
+        if not isinstance(value, datetime):
+            raise TypeError(f"{value!r} is not JSON serialisable")
+        if (written := seen.get(value)) is None:
+            utc = value.astimezone(UTC)
+            sqlite = dialect == "sqlite"
+            written = utc.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else utc.isoformat()
+            seen[value] = written
+        return written
+
+    return json.dumps(rows, default=instant)
 
 
 def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
