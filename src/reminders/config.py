@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from datetime import time
 from email.utils import getaddresses, parseaddr
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -56,6 +58,9 @@ _SECRETS = {
 }
 #: A DNS name in ASCII: labels of letters, digits and inner hyphens (and '_' in selectors).
 _DNS_NAME = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*$")
+
+
+_T = TypeVar("_T")
 
 
 def _too_long(days: int) -> str:
@@ -310,20 +315,30 @@ class AgencySettings(_Section):
             raise ValueError("\n".join(problems))
         return self
 
-    @property
+    # An agency is a frozen value loaded once: what is derived from it (its zone, its
+    # kinds with their delays, the parsed sender) is computed on first use and kept.
+
+    @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @cached_property
     def language(self) -> str:
         return Locale.parse(self.locale).language
 
-    @property
+    @cached_property
     def plan_time(self) -> time:
         return time.fromisoformat(self.plan_at)
 
     def definitions(self) -> dict[str, KindDefinition]:
-        """Return every kind this agency knows, built-in and its own, enabled or not."""
+        """Return every kind this agency knows, built-in and its own, enabled or not.
+
+        The same dict every call: do not change it.
+        """
+        return self._definitions
+
+    @cached_property
+    def _definitions(self) -> dict[str, KindDefinition]:
         own = {
             name: KindDefinition(
                 name=name,
@@ -340,20 +355,50 @@ class AgencySettings(_Section):
 
     def enabled_kinds(self) -> list[Kind]:
         """Return the kinds switched on by a delay, in a stable order."""
+        return list(self._enabled.values())
+
+    @cached_property
+    def _enabled(self) -> dict[str, Kind]:
         definitions = self.definitions()
-        return [
-            activate(
+        return {
+            name: activate(
                 definitions[name],
                 delay_days=delay,
                 retention_days=self.retention.get(name),
                 auto_send=self.auto_send.get(name, False),
             )
             for name, delay in self.delays.items()
-        ]
+        }
+
+    @cached_property
+    def _required(self) -> frozenset[str]:
+        return frozenset(name for name in self._enabled if self.required.get(name))
 
     def required_kinds(self) -> frozenset[str]:
         """Return the enabled kinds a contact cannot refuse (`[agency.required]`)."""
-        return frozenset(k.name for k in self.enabled_kinds() if self.required.get(k.name))
+        return self._required
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with `update` applied, deriving its values afresh (not the original's)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copy.__dict__.pop(name, None)
+        return copy
+
+    @cached_property
+    def _derived(self) -> dict[str, Any]:
+        """What other modules derived from this agency, by name (`derived`)."""
+        return {}
+
+    def derived(self, name: str, build: Callable[[AgencySettings], _T]) -> _T:
+        """Return `build(self)`, computed once for this agency under `name`.
+
+        For what other modules derive from an agency (`messages.agency_sender` parses
+        its mailboxes): once a configuration, not once an email.
+        """
+        if name not in self._derived:
+            self._derived[name] = build(self)
+        return self._derived[name]  # type: ignore[no-any-return]
 
     def kind_name(self, name_or_tab: str) -> str | None:
         """Return the kind named `name_or_tab`, or whose tab label it is (any language).
@@ -375,13 +420,18 @@ class AgencySettings(_Section):
     def kind(self, name: str) -> Kind:
         """Return the enabled kind `name` (or whose tab label it is), or explain which are."""
         name = self.kind_name(name) or name
-        for kind in self.enabled_kinds():
-            if kind.name == name:
-                return kind
+        if name in self._enabled:
+            return self._enabled[name]
         enabled = ", ".join(k.name for k in self.enabled_kinds()) or "none"
         raise UsageError(
             f"kind {name!r} is not enabled for agency {self.code!r}: enabled kinds are {enabled}"
         )
+
+
+#: The values an agency computes on first use and keeps (`cached_property`).
+_CACHED = tuple(
+    name for name, value in vars(AgencySettings).items() if isinstance(value, cached_property)
+)
 
 
 class Settings(BaseSettings):
@@ -477,6 +527,10 @@ class Settings(BaseSettings):
             built = (self.agency, {a.code: a for a in self.agency})
             self._by_code = built
         return built[1]
+
+    def find_agency(self, code: str) -> AgencySettings | None:
+        """Return the agency `code`, or None if none has that code."""
+        return self._agencies_by_code().get(code)
 
     def agency_by_code(self, code: str) -> AgencySettings:
         """Return the agency `code`, or explain which ones exist."""

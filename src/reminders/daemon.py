@@ -245,7 +245,7 @@ class Daemon:
             self._jobs_done.wait_for(lambda: self._running_jobs == 0)
 
     def _agency(self, code: str) -> AgencySettings | None:
-        return next((a for a in self._settings.agency if a.code == code), None)
+        return self._settings.find_agency(code)
 
     def _run(self, settings: Settings) -> sending.Run:
         return sending.Run(

@@ -148,7 +148,11 @@ class AgencySender:
 
 
 def agency_sender(agency: AgencySettings) -> AgencySender:
-    """Parse the agency's configured mailboxes (a batch does it once per agency)."""
+    """Return the agency's configured mailboxes, parsed once per agency."""
+    return agency.derived("sender", _parse_sender)
+
+
+def _parse_sender(agency: AgencySettings) -> AgencySender:
     return AgencySender(
         sender=parse_mailbox(agency.sender),
         reply_to=parse_mailbox(agency.reply_to) if agency.reply_to else None,

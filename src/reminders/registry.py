@@ -148,10 +148,9 @@ def writer_zone(settings: Settings, writers: Sequence[str]) -> ZoneInfo:
     last wrote to it (`Store.writers` puts it first); an address no configured
     agency wrote to, in the first agency's zone.
     """
-    codes = {a.code: a for a in settings.agency}
     for code in writers:
-        if code in codes:
-            return codes[code].zone
+        if (agency := settings.find_agency(code)) is not None:
+            return agency.zone
     return settings.agency[0].zone if settings.agency else UTC_ZONE
 
 
@@ -762,10 +761,9 @@ def _sender_of(
     settings: Settings, hints: list[tuple[str | None, str, str]]
 ) -> tuple[AgencySettings, str, str | None]:
     """Pick the agency, name and locale a confirmation email is written for."""
-    codes = {a.code: a for a in settings.agency}
     for locale, code, name in hints:
-        if code in codes:
-            return codes[code], name, locale
+        if (agency := settings.find_agency(code)) is not None:
+            return agency, name, locale
     if not settings.agency:
         raise UsageError("no agency configured: add an [[agency]] table (see config.example.toml)")
     name = hints[0][2] if hints else ""
@@ -789,7 +787,7 @@ def page_facts(database: Database, settings: Settings, address: str) -> PageFact
     with database.transaction() as store:
         entry = store.consent_entry(address)
         hints = store.contact_hints(entry[0]) if entry else []
-    agencies = {a.code: a for a in settings.agency}
+    agencies = [settings.find_agency(code) for _locale, code, _name in hints]
     consent = (
         state_of(
             entry[1],
@@ -801,7 +799,7 @@ def page_facts(database: Database, settings: Settings, address: str) -> PageFact
     )
     return PageFacts(
         language=_language_of_hints(agencies, hints),
-        agency=next((agencies[code].name for _l, code, _n in hints if code in agencies), None),
+        agency=next((agency.name for agency in agencies if agency is not None), None),
         consent=consent,
     )
 
@@ -812,10 +810,11 @@ def page_language(database: Database, settings: Settings, address: str) -> str:
 
 
 def _language_of_hints(
-    agencies: Mapping[str, AgencySettings], hints: list[tuple[str | None, str, str]]
+    agencies: list[AgencySettings | None], hints: list[tuple[str | None, str, str]]
 ) -> str:
-    for locale, code, _name in hints:
-        for candidate in (locale, agencies[code].locale if code in agencies else None):
+    """The first of the hints' languages the pages speak: a contact's, else its agency's."""
+    for (locale, _code, _name), agency in zip(hints, agencies, strict=True):
+        for candidate in (locale, agency.locale if agency is not None else None):
             language = language_of(candidate)
             if language in ("fr", "en"):
                 return language

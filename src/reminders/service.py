@@ -390,7 +390,8 @@ def consent_of(item: QueueItem, now: datetime, settings: Settings) -> ConsentRea
 
 def is_required(settings: Settings, agency: str, kind: str) -> bool:
     """Tell whether agency `agency` marks `kind` as one a contact cannot refuse."""
-    return any(a.code == agency and a.required.get(kind, False) for a in settings.agency)
+    found = settings.find_agency(agency)
+    return found is not None and found.required.get(kind, False)
 
 
 def reconfirm_after(settings: Settings) -> timedelta:

@@ -242,7 +242,7 @@ def agencies_objects(settings: Settings) -> list[dict[str, Any]]:
 
 def tab_label(settings: Settings, code: str, kind: str) -> str:
     """Return the tab a kind is listed under, in the agency's language."""
-    agency = next((a for a in settings.agency if a.code == code), None)
+    agency = settings.find_agency(code)
     definition = agency.definitions().get(kind) if agency else None
     if agency is None or definition is None:
         return kind
@@ -251,15 +251,16 @@ def tab_label(settings: Settings, code: str, kind: str) -> str:
 
 def _tab_order(settings: Settings, code: str, kind: str) -> tuple[int, int, str]:
     """Sort tabs as the configuration lists agencies and delays (unknown ones last)."""
-    codes = [a.code for a in settings.agency]
-    if code not in codes:
-        return (len(codes), 0, f"{code}/{kind}")
-    kinds = list(settings.agency[codes.index(code)].delays)
-    return (codes.index(code), kinds.index(kind) if kind in kinds else len(kinds), kind)
+    agency = settings.find_agency(code)
+    if agency is None:
+        return (len(settings.agency), 0, f"{code}/{kind}")
+    kinds = list(agency.delays)
+    position = settings.agency.index(agency)
+    return (position, kinds.index(kind) if kind in kinds else len(kinds), kind)
 
 
 def _agency_name(settings: Settings, code: str) -> str:
-    agency = next((a for a in settings.agency if a.code == code), None)
+    agency = settings.find_agency(code)
     return agency.name if agency else "(no longer in the configuration)"
 
 
