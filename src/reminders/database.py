@@ -47,6 +47,7 @@ def create_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
+        event.listen(engine, "connect", _postgresql_session)
         event.listen(engine, "begin", _postgresql_begin)
     return engine
 
@@ -73,6 +74,19 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     if options.get("immediate"):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_session(connection: Any, _record: Any) -> None:
+    """Turn off the JIT compiler for this connection's queries.
+
+    Its threshold is an estimated cost, and a claim walking an index with a check
+    per item is estimated as if it read the whole tab: compiling took 12 ms where
+    the claim took half a millisecond. The queries here are short; none gains.
+    """
+    cursor = connection.cursor()
+    cursor.execute("SET jit = off")
+    cursor.close()
+    connection.commit()
 
 
 def _postgresql_begin(connection: Connection) -> None:

@@ -133,13 +133,43 @@ def _sendable(scope: Scope, rules: SendRules, *, bound: bool = False) -> Any:
     )
 
 
+def _sendable_in_order(scope: Scope, rules: SendRules) -> Any:
+    """As `_sendable(bound=True)`, the booking, contact and address checked item by item.
+
+    For PostgreSQL's claim: as joins, the planner (misled by the many conditions into
+    expecting a handful of rows) joined and sorted every item of the tab on every
+    claim, so a tab's claims cost its size squared (3-14 ms each for 5,000 emails).
+    As one subquery per item, it walks the status index in claim order and stops
+    at the batch's size. The conditions are the same.
+    """
+    cutoff: Any = bindparam("cutoff")
+    reason = (
+        select(consent_reason(cutoff, required=rules.required))
+        .select_from(BookingRow)
+        .join(ContactRow, ContactRow.id == BookingRow.contact_id)
+        .join(AddressRow, AddressRow.id == ContactRow.address_id)
+        .where(BookingRow.id == ItemRow.booking_id, _qualifies(rules))
+        .scalar_subquery()
+    )
+    return select(ItemRow.id).where(
+        *_scope_conditions(scope, bound=True),
+        _in_window(rules),
+        reason == str(ConsentReason.OK),
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _claim_statement(postgresql: bool, scope: Scope, rules: SendRules) -> Any:
     """Build the claim of `scope` (with no ids, no instants: those are parameters)."""
+    if postgresql:
+        sendable = _sendable_in_order(scope, rules)
+    else:
+        sendable = _sendable(scope, rules, bound=True)
     # A run never claims an item twice (one that failed goes back to approved).
     candidates = (
-        _sendable(scope, rules, bound=True)
-        .where(or_(ItemRow.claimed_by.is_(None), ItemRow.claimed_by != bindparam("claimant")))
+        sendable.where(
+            or_(ItemRow.claimed_by.is_(None), ItemRow.claimed_by != bindparam("claimant"))
+        )
         .order_by(ItemRow.agency, ItemRow.kind, ItemRow.anchor_on, ItemRow.id)
         .limit(bindparam("limit", type_=Integer()))
     )
