@@ -621,6 +621,32 @@ def test_an_unknown_agency_code_lists_the_known_ones(
     assert caught.value.exit_code == 2
 
 
+def test_a_copy_of_an_agency_derives_its_values_afresh(tmp_path: Path) -> None:
+    agency = load(tmp_path, MONTREAL).agency_by_code("montreal")
+    assert agency.zone.key == "America/Toronto"
+    assert agency.derived("code", lambda a: a.code) == "montreal"
+
+    moved = agency.model_copy(update={"timezone": "Europe/Paris", "code": "paris"})
+
+    assert (moved.zone.key, moved.derived("code", lambda a: a.code)) == ("Europe/Paris", "paris")
+    assert (agency.zone.key, agency.derived("code", lambda a: a.code)) == (
+        "America/Toronto",
+        "montreal",
+    )
+
+
+def test_what_is_derived_from_an_agency_is_built_once(tmp_path: Path) -> None:
+    agency = load(tmp_path, MONTREAL).agency_by_code("montreal")
+    built: list[str] = []
+
+    def build(a: Any) -> str:
+        built.append(a.code)
+        return a.code.upper()
+
+    assert [agency.derived("upper", build) for _ in range(3)] == ["MONTREAL"] * 3
+    assert built == ["montreal"]
+
+
 def test_agency_defaults(tmp_path: Path) -> None:
     agency = load(tmp_path, MONTREAL).agency_by_code("montreal")
 
