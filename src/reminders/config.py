@@ -330,6 +330,11 @@ class AgencySettings(_Section):
     def plan_time(self) -> time:
         return time.fromisoformat(self.plan_at)
 
+    @cached_property
+    def sender_email(self) -> str:
+        """The address of the sender mailbox, without its display name."""
+        return parseaddr(self.sender)[1]
+
     def definitions(self) -> dict[str, KindDefinition]:
         """Return every kind this agency knows, built-in and its own, enabled or not.
 

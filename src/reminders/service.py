@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from email.utils import parseaddr
 from typing import Any
 
 from . import editing, registry
@@ -348,7 +347,7 @@ def email_context(
             "code": agency.code,
             "name": agency.name,
             "sender": agency.sender,
-            "email": parseaddr(agency.sender)[1],
+            "email": agency.sender_email,
             "reply_to": agency.reply_to,
         },
         "contact": {

@@ -653,6 +653,7 @@ def test_agency_defaults(tmp_path: Path) -> None:
     assert (agency.locale, agency.language, agency.plan_at) == ("en", "en", "06:30")
     assert agency.zone.key == "America/Toronto"
     assert agency.reply_to is None
+    assert agency.sender_email == "reservations@chalets-laurentides.example"
 
 
 def test_a_full_locale_gives_its_language(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
@@ -283,6 +284,45 @@ def test_templates_cannot_change_the_values_they_are_given(tmp_path: Path) -> No
         renderer(tmp_path, files).render("k", "en", values)
 
     assert values == before
+
+
+# -- edited files -----------------------------------------------------------------------
+
+
+def rewrite(path: Path, text: str) -> None:
+    """Write `text` to `path` with a later modification time (as an edit a moment later)."""
+    seconds = path.stat().st_mtime
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, (seconds + 10, seconds + 10))
+
+
+def test_a_new_renderer_sees_a_template_edited_since_the_last_one(tmp_path: Path) -> None:
+    files = {
+        "layout.en.html": "<p>Old layout {% block content %}{% endblock %}</p>",
+        "k/subject.en.txt": "Old subject",
+        "k/body.en.txt": "Body",
+        "k/body.en.html": "{% extends 'layout.en.html' %}{% block content %}B{% endblock %}",
+    }
+    folder = write(tmp_path, files)
+    first = Renderer(folder)
+    assert first.render("k", "en", {}).subject == "Old subject"
+
+    rewrite(folder / "k/subject.en.txt", "New subject")
+    rewrite(folder / "layout.en.html", "<p>New layout {% block content %}{% endblock %}</p>")
+
+    # The first renderer keeps to the files as they were; the next one reads them again.
+    assert first.render("k", "en", {}).subject == "Old subject"
+    rendered = Renderer(folder).render("k", "en", {})
+    assert (rendered.subject, rendered.html) == ("New subject", "<p>New layout B</p>\n")
+
+
+def test_a_new_renderer_sees_a_language_added_since_the_last_one(tmp_path: Path) -> None:
+    folder = write(tmp_path, {k: v for k, v in BILINGUAL.items() if ".fr." not in k})
+    assert Renderer(folder).language_for("k", "fr") == "en"
+
+    write(folder, BILINGUAL)
+
+    assert Renderer(folder).language_for("k", "fr") == "fr"
 
 
 # -- which language ---------------------------------------------------------------------
