@@ -290,7 +290,8 @@ def parse_contacts(
 ) -> Parsed[Contact]:
     """Validate contact rows; return the valid contacts and every problem.
 
-    `first_line` is where each ref was first seen, shared by the chunks of one file.
+    `first_line` is where each ref of an earlier chunk of the file first appears; the
+    refs of these rows are added to it as they are read.
     """
     values: list[tuple[int, Contact]] = []
     problems: list[Problem] = []
@@ -345,7 +346,8 @@ def parse_bookings(
 ) -> Parsed[Booking]:
     """Validate booking rows; return the valid bookings and every problem.
 
-    `first_line` is where each ref was first seen, shared by the chunks of one file.
+    `first_line` is where each ref of an earlier chunk of the file first appears; the
+    refs of these rows are added to it as they are read.
     """
     values: list[tuple[int, Booking]] = []
     problems: list[Problem] = []
@@ -502,12 +504,12 @@ def import_file(
     invalid = rows = 0
     totals = UpsertCounts(created=0, updated=0, unchanged=0)
     consent_changes = 0
-    first_line: dict[str, int] = {}
     chunks_written = 0
     with _CsvFile(path, columns) as source, database.transaction() as store:
+        store.begin_ref_check()
         for chunk in source.chunks(_CHUNK):
             rows += len(chunk)
-            parsed = _parse(store, entity, chunk, agencies, first_line)
+            parsed = _parse(store, entity, chunk, agencies)
             invalid += len(parsed.problems)
             problems.extend(parsed.problems[: max(0, _LISTED_PROBLEMS - len(problems))])
             if invalid and not skip_invalid:
@@ -529,6 +531,7 @@ def import_file(
                 store.refresh_statistics()
             if on_progress:
                 on_progress(source.position, source.size)
+        store.end_ref_check()
         if invalid and not skip_invalid:
             lines = [describe(path, p) for p in problems]
             if invalid > len(problems):
@@ -555,8 +558,15 @@ def _parse(
     entity: Entity,
     chunk: list[tuple[int, dict[str, str]]],
     agencies: Sequence[str],
-    first_line: dict[str, int],
 ) -> Parsed[Contact] | Parsed[Booking]:
+    # Where each ref of the chunk first appears; the refs of earlier chunks come from
+    # the store, so memory does not grow with the file.
+    in_chunk: dict[str, int] = {}
+    for line, raw in chunk:
+        ref = (raw.get("ref") or "").strip()
+        if ref and ref not in in_chunk and cell_problem(ref) is None:
+            in_chunk[ref] = line
+    first_line = store.note_refs(in_chunk)
     if entity is Entity.CONTACTS:
         return parse_contacts(chunk, agencies, first_line)
     # Only cells that can be valid are looked up: the others are reported.

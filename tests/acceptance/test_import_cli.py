@@ -316,6 +316,46 @@ def test_a_nul_in_any_cell_is_an_invalid_row_on_every_database(
     assert loaded_on.json("queue", "--status", "all") == before
 
 
+def test_a_ref_repeated_far_down_a_long_file_is_reported_on_every_database(
+    loaded_on: Workspace,
+) -> None:
+    # The file is read a chunk at a time: the refs of earlier chunks are kept in the
+    # database, not in memory. 1,200 rows: the repeats are two chunks after their first.
+    contacts = [f"C-L{n},annecy,Guest {n},guest{n}@example.fr,fr,true,false" for n in range(1200)]
+    contacts.append("C-L7,annecy,Guest again,again@example.fr,fr,true,false")
+    bookings = [
+        f"B-L{n},annecy,C-L{n},Chalet,confirmed,,2026-11-01,0.00,EUR,2027-03-01,2027-03-08"
+        for n in range(1200)
+    ]
+    bookings.insert(
+        1100, "B-L3,annecy,C-L3,Chalet,cancelled,,2026-11-01,0.00,EUR,2027-03-01,2027-03-08"
+    )
+
+    failed_contacts = loaded_on.run("import", "contacts", str(loaded_on.write_contacts(contacts)))
+    loaded_on.ok("import", "contacts", str(loaded_on.write_contacts(contacts[:-1])))
+    failed_bookings = loaded_on.run("import", "bookings", str(loaded_on.write_bookings(bookings)))
+    # The same file again, fixed: what the failed imports noted is gone with them.
+    del bookings[1100]
+    again = loaded_on.ok("import", "bookings", str(loaded_on.write_bookings(bookings)))
+
+    assert failed_contacts.code == 1, failed_contacts.describe()
+    assert reported_lines(failed_contacts, "contacts.csv") == {
+        1202: "contacts.csv line 1202: ref 'C-L7' already appears on line 9: keep one row per ref"
+    }, failed_contacts.describe()
+    assert failed_bookings.code == 1, failed_bookings.describe()
+    assert reported_lines(failed_bookings, "bookings.csv") == {
+        1102: "bookings.csv line 1102: ref 'B-L3' already appears on line 5: keep one row per ref"
+    }, failed_bookings.describe()
+    assert import_counts(again) == {"created": 1200, "updated": 0, "unchanged": 0}
+    assert import_counts(
+        loaded_on.ok("import", "bookings", str(loaded_on.write_bookings(bookings)))
+    ) == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 1200,
+    }
+
+
 def test_skip_invalid_imports_the_valid_rows_and_lists_the_others(loaded: Workspace) -> None:
     rows = [
         # arrival 2026-12-04: listed from 2026-11-27, so queued on PLAN_DAY
