@@ -87,26 +87,36 @@ class RecordStore(ConsentStore):
         """Remember the refs of a chunk (ref -> its first line in the chunk).
 
         Return those an earlier chunk of the file had, with the line they were on.
-        One statement a chunk (a second only when the chunk repeats an earlier ref).
+        One statement a chunk; a second only when it wrote fewer rows than it was
+        given, that is when the chunk repeats an earlier ref.
         """
         if not first_lines:
             return {}
-        rows = [{"ref": ref, "line": line} for ref, line in first_lines.items()]
-        batch = batch_json(rows, self._dialect)
-        statement = _NOTE_REFS_POSTGRESQL if self._dialect == "postgresql" else _NOTE_REFS_SQLITE
-        new = set(self._connection.execute(statement, {"batch": batch}).scalars())
-        if len(new) == len(first_lines):
-            return {}
-        earlier = [ref for ref in first_lines if ref not in new]
         if self._dialect == "postgresql":
-            query = "SELECT ref, line FROM import_refs WHERE ref = ANY(:refs)"
-            found = self._connection.execute(text(query), {"refs": earlier})
+            rows = [{"ref": ref, "line": line} for ref, line in first_lines.items()]
+            batch = {"batch": batch_json(rows, self._dialect)}
+            written = self._connection.execute(_NOTE_REFS_POSTGRESQL, batch).rowcount
+        else:
+            # The driver's executemany: half the time of one statement over JSON rows.
+            written = self._connection.exec_driver_sql(
+                "INSERT OR IGNORE INTO temp.import_refs (ref, line) VALUES (?, ?)",
+                list(first_lines.items()),
+            ).rowcount
+        if written == len(first_lines):
+            return {}
+        # The rows of this chunk have lines from its first on; earlier ones, before.
+        refs, first = list(first_lines), min(first_lines.values())
+        if self._dialect == "postgresql":
+            query = "SELECT ref, line FROM import_refs WHERE ref = ANY(:refs) AND line < :first"
+            found = self._connection.execute(text(query), {"refs": refs, "first": first})
         else:
             query = (
                 "SELECT ref, line FROM temp.import_refs"
-                " WHERE ref IN (SELECT value FROM json_each(:refs))"
+                " WHERE ref IN (SELECT value FROM json_each(:refs)) AND line < :first"
             )
-            found = self._connection.execute(text(query), {"refs": json.dumps(earlier)})
+            found = self._connection.execute(
+                text(query), {"refs": json.dumps(refs), "first": first}
+            )
         return {ref: line for ref, line in found.tuples()}
 
     def end_ref_check(self) -> None:
@@ -296,21 +306,11 @@ def _values(row: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
     return tuple(row[name] for name in names)
 
 
-# The first row of a file with a ref wins; the refs not returned were seen before.
-_NOTE_REFS_SQLITE = text(
-    """
-    INSERT INTO temp.import_refs (ref, line)
-    SELECT json_extract(b.value, '$.ref'), json_extract(b.value, '$.line')
-    FROM json_each(:batch) AS b WHERE true
-    ON CONFLICT DO NOTHING
-    RETURNING ref
-    """
-)
+# The first row of a file with a ref wins: the others write nothing.
 _NOTE_REFS_POSTGRESQL = text(
     """
     INSERT INTO import_refs (ref, line)
     SELECT b.ref, b.line FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS b(ref text, line integer)
     ON CONFLICT DO NOTHING
-    RETURNING ref
     """
 )
