@@ -317,8 +317,8 @@ class Renderer:
         self._max_part_chars = max_part_chars
         self._max_render_s = max_render_s
         self._env = _environment(tuple(f for f in self._folders if Path(f).is_dir()))
-        # A renderer sees the files as they are when it is made, and keeps to them:
-        # every email of a planning pass comes from the same version of a template.
+        # A renderer sees the files as they are when it is made (Jinja no longer looks
+        # at them on every use): those changed since they were loaded are read again.
         _refresh(self._env)
         self._existing: dict[str, bool] = {}
 
