@@ -547,9 +547,7 @@ def local_date(value: date, style: str, language: str) -> str:
 def _format_money(
     context: jinja2.runtime.Context, value: Decimal | int | float, currency: str
 ) -> str:
-    if isinstance(value, Decimal | int | float) and isinstance(currency, str):
-        return _currency(value, currency, context["language"])
-    return format_currency(value, currency, locale=context["language"])
+    return _currency(value, currency, context["language"])
 
 
 @functools.lru_cache(maxsize=8192, typed=True)

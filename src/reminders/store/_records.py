@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    Integer,
+    String,
     Table,
     bindparam,
+    column,
     select,
+    table,
     text,
     update,
 )
@@ -105,19 +108,11 @@ class RecordStore(ConsentStore):
         if written == len(first_lines):
             return {}
         # The rows of this chunk have lines from its first on; earlier ones, before.
-        refs, first = list(first_lines), min(first_lines.values())
-        if self._dialect == "postgresql":
-            query = "SELECT ref, line FROM import_refs WHERE ref = ANY(:refs) AND line < :first"
-            found = self._connection.execute(text(query), {"refs": refs, "first": first})
-        else:
-            query = (
-                "SELECT ref, line FROM temp.import_refs"
-                " WHERE ref IN (SELECT value FROM json_each(:refs)) AND line < :first"
-            )
-            found = self._connection.execute(
-                text(query), {"refs": json.dumps(refs), "first": first}
-            )
-        return {ref: line for ref, line in found.tuples()}
+        query = select(_IMPORT_REFS.c.ref, _IMPORT_REFS.c.line).where(
+            self._one_of(_IMPORT_REFS.c.ref, list(first_lines)),
+            _IMPORT_REFS.c.line < min(first_lines.values()),
+        )
+        return {ref: line for ref, line in self._connection.execute(query).tuples()}
 
     def end_ref_check(self) -> None:
         """Forget the refs of the file (`begin_ref_check`)."""
@@ -306,6 +301,9 @@ def _values(row: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
     return tuple(row[name] for name in names)
 
 
+#: The refs of the file being imported (`begin_ref_check`): the temporary table of
+#: either database (SQLite looks in its temporary schema first).
+_IMPORT_REFS = table("import_refs", column("ref", String()), column("line", Integer()))
 # The first row of a file with a ref wins: the others write nothing.
 _NOTE_REFS_POSTGRESQL = text(
     """
