@@ -7,6 +7,7 @@ retry schedules are checked without waiting.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,23 +74,36 @@ class SessionKeepingServer(MailServer):
 
     `Received.session` is the session's `id()`, which Python may give to a new
     session once an old one is freed; kept alive, two connections never share one.
+
+    With `hold_until_sessions`, a message is not answered until that many
+    sessions have sent one (or `HOLD_TIMEOUT_S` passed): a test of several
+    connections then does not depend on how fast the first one drains the tab.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold_until_sessions: int = 1) -> None:
         super().__init__()
         self.sessions: list[object] = []
+        self._hold_until = hold_until_sessions
 
     def start(self) -> SessionKeepingServer:
         super().start()
         assert self._controller is not None
-        self._controller.handler = _KeepSessions(self._controller.handler, self.sessions)
+        self._controller.handler = _KeepSessions(
+            self._controller.handler, self.sessions, self._hold_until
+        )
         return self
 
 
+#: below the tests' SMTP timeout (5 s), so a run that never opens a second session
+#: fails on its assertions, not on a timed-out reply
+HOLD_TIMEOUT_S = 3.0
+
+
 class _KeepSessions:
-    def __init__(self, handler: Any, sessions: list[object]) -> None:
+    def __init__(self, handler: Any, sessions: list[object], hold_until: int) -> None:
         self._handler = handler
         self._sessions = sessions
+        self._hold_until = hold_until
 
     async def handle_RCPT(self, *args: Any) -> str:
         reply: str = await self._handler.handle_RCPT(*args)
@@ -97,6 +111,13 @@ class _KeepSessions:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self._sessions.append(session)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_TIMEOUT_S
+        while len({id(s) for s in self._sessions}) < self._hold_until:
+            if loop.time() > deadline:
+                self._hold_until = 0  # held once for nothing: the rest is not held
+                break
+            await asyncio.sleep(0.01)
         reply: str = await self._handler.handle_DATA(server, session, envelope)
         return reply
 

@@ -473,7 +473,8 @@ def test_two_dispatchers_at_once_send_every_item_exactly_once(
 
 
 def test_several_connections_share_a_tab_and_send_each_email_once(database_url: str) -> None:
-    server = SessionKeepingServer().start()
+    # The first message is answered once another connection has sent one too.
+    server = SessionKeepingServer(hold_until_sessions=2).start()
     world = World(database_url, server)
     try:
         world.configure(mail={"connections": 3, "batch_size": 2})
