@@ -505,7 +505,9 @@ def import_file(
     totals = UpsertCounts(created=0, updated=0, unchanged=0)
     consent_changes = 0
     chunks_written = 0
-    with _CsvFile(path, columns) as source, database.transaction() as store:
+    # Immediate: SQLite's write lock is held from the start, as it would be from the
+    # first chunk's writes; no other writer slips in between the reads and the writes.
+    with _CsvFile(path, columns) as source, database.transaction(immediate=True) as store:
         store.begin_ref_check()
         for chunk in source.chunks(_CHUNK):
             rows += len(chunk)

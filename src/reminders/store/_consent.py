@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from ..consent import Action, AddressConsent, ConsentEvent, Source, address_key
 from ..errors import InvalidAddress
@@ -40,7 +40,7 @@ _ENTRY_COLUMNS = (
 )
 
 
-#: The columns of a history event, as `_event_values` gives them.
+#: The columns of a history event, in the order `_event_row` gives them.
 _EVENT_COLUMNS = (
     "address",
     "registry_id",
@@ -55,19 +55,19 @@ _EVENT_COLUMNS = (
 )
 
 
-def _event_values(entry_id: int, event: ConsentEvent) -> dict[str, Any]:
-    return {
-        "address": event.address,
-        "registry_id": entry_id,
-        "action": str(event.action),
-        "source": str(event.source),
-        "method": event.method,
-        "actor": event.actor,
-        "detail": event.detail,
-        "kind": event.kind,
-        "occurred_at": event.occurred_at,
-        "recorded_at": event.recorded_at,
-    }
+def _event_row(entry_id: int, event: ConsentEvent) -> tuple[Any, ...]:
+    return (
+        event.address,
+        entry_id,
+        str(event.action),
+        str(event.source),
+        event.method,
+        event.actor,
+        event.detail,
+        event.kind,
+        event.occurred_at,
+        event.recorded_at,
+    )
 
 
 class ConsentStore(StoreBase):
@@ -130,27 +130,54 @@ class ConsentStore(StoreBase):
                 found[row.address_key] = (row.id, consent_from(row))  # type: ignore[arg-type]
         return found
 
-    def add_consent_entries(self, records: Sequence[AddressConsent]) -> dict[str, int]:
-        """Create the entries of these new addresses with their facts; return their ids.
+    def add_consent_entries(self, records: Mapping[str, AddressConsent]) -> dict[str, int]:
+        """Create the entries of these new addresses (by address key) with their facts.
 
-        The result is keyed by address key. An entry another transaction created after the
-        caller read the registry is left as it is and missing from the result: its
-        facts are that transaction's, so the caller decides again on them.
+        Return the ids of the entries written, by address key. An entry another
+        transaction created after the caller read the registry is left as it is and
+        missing from the result: its facts are that transaction's, so the caller
+        decides again on them.
         """
-        statement = _ADD_ENTRIES_SQLITE if self._dialect == "sqlite" else _ADD_ENTRIES_POSTGRESQL
+        if not records:
+            return {}
+        if self._dialect == "sqlite":
+            return self._add_numbered_entries(records)
         now = self._now()
         created: dict[str, int] = {}
         # One statement a chunk, its rows a JSON array; RETURNING names the entries
         # written, where an executemany had to read them back.
-        for chunk in chunks(records, 5000):
-            rows = [
-                {"address": r.address, "address_key": address_key(r.address), **_facts(r)}
-                for r in chunk
-            ]
+        for chunk in chunks(list(records.items()), 5000):
+            rows = [{"address": r.address, "address_key": key, **_facts(r)} for key, r in chunk]
             result = self._connection.execute(
-                statement, {"batch": batch_json(rows, self._dialect), "now": now}
+                _ADD_ENTRIES_POSTGRESQL, {"batch": batch_json(rows, self._dialect), "now": now}
             )
             created.update({key: entry_id for entry_id, key in result})
+        return created
+
+    def _add_numbered_entries(self, records: Mapping[str, AddressConsent]) -> dict[str, int]:
+        """SQLite: the entries take the ids after the highest, with the driver's executemany.
+
+        SQLite has one writer at a time (imports hold the write lock from their start),
+        so no entry can appear between this transaction's reading of the registry and
+        this insert, and every id given is the entry's. Should a key be there all the
+        same, its row is left as it is (ON CONFLICT DO NOTHING) and the entries are
+        read back by id, so a key is never given an id it did not get.
+        """
+        top = self._connection.execute(select(func.max(AddressRow.id))).scalar() or 0
+        now = self._now()
+        created = {key: top + n for n, key in enumerate(records, start=1)}
+        written = self._execute_many(
+            "add_numbered_entries",
+            lambda: self._insert(AddressRow.__table__).on_conflict_do_nothing(),
+            ("id", "address", "address_key", *_FACT_NAMES, "updated_at"),
+            [
+                (created[key], record.address, key, *_facts(record).values(), now)
+                for key, record in records.items()
+            ],
+        )
+        if written != len(created):
+            query = select(AddressRow.address_key, AddressRow.id).where(AddressRow.id > top)
+            created = {key: entry_id for key, entry_id in self._connection.execute(query)}
         return created
 
     def update_consents(self, records: Mapping[int, AddressConsent]) -> None:
@@ -166,12 +193,11 @@ class ConsentStore(StoreBase):
 
     def append_consent_events(self, events: Sequence[tuple[int, ConsentEvent]]) -> None:
         """Append events to their entries' histories (by entry id), in one statement."""
-        rows = [_event_values(entry_id, event) for entry_id, event in events]
         self._execute_many(
             "append_consent_events",
             lambda: insert(ConsentEventRow),
             _EVENT_COLUMNS,
-            [tuple(row.values()) for row in rows],
+            [_event_row(entry_id, event) for entry_id, event in events],
         )
 
     def record_consent(self, entry_id: int, record: AddressConsent, event: ConsentEvent) -> None:
@@ -204,7 +230,8 @@ class ConsentStore(StoreBase):
 
     def append_consent_event(self, entry_id: int, event: ConsentEvent) -> None:
         """Append one event to the entry's history (which is never changed)."""
-        self._connection.execute(insert(ConsentEventRow).values(**_event_values(entry_id, event)))
+        values = dict(zip(_EVENT_COLUMNS, _event_row(entry_id, event), strict=True))
+        self._connection.execute(insert(ConsentEventRow).values(**values))
 
     def history(self, entry_id: int) -> list[ConsentEvent]:
         """Return the entry's events, oldest first (by when they happened, then recorded)."""
@@ -380,21 +407,7 @@ _FACT_NAMES = (
 )
 
 
-#: Create entries from a JSON array of rows (`add_consent_entries`). `WHERE true`
-#: tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
-_ADD_ENTRIES_SQLITE = text(
-    """
-    INSERT INTO addresses (address, address_key, opted_out_by, opted_out_at, confirmed_at,
-        confirmation_sent_at, staff_confirmation_sent_at, updated_at)
-    SELECT json_extract(b.value, '$.address'), json_extract(b.value, '$.address_key'),
-        json_extract(b.value, '$.opted_out_by'), json_extract(b.value, '$.opted_out_at'),
-        json_extract(b.value, '$.confirmed_at'), json_extract(b.value, '$.confirmation_sent_at'),
-        json_extract(b.value, '$.staff_confirmation_sent_at'), :now
-    FROM json_each(:batch) AS b WHERE true
-    ON CONFLICT DO NOTHING
-    RETURNING id, address_key
-    """
-).bindparams(bindparam("now", type_=AddressRow.__table__.c.updated_at.type))
+#: Create entries from a JSON array of rows (`add_consent_entries` on PostgreSQL).
 _ADD_ENTRIES_POSTGRESQL = text(
     """
     INSERT INTO addresses (address, address_key, opted_out_by, opted_out_at, confirmed_at,
