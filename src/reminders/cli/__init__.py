@@ -7,7 +7,6 @@ per group of commands; importing them registers their commands on `cli`.
 
 from __future__ import annotations
 
-import gc
 import sys
 from typing import Any
 
@@ -59,13 +58,11 @@ _accept_config_everywhere(cli)
 
 
 def main() -> None:
-    """Run the CLI; usage errors become one line and exit code 2."""
-    # The modules' objects, loaded by now, live as long as the process: frozen, the
-    # collector no longer walks them. A bulk command makes millions of short-lived
-    # objects: collecting every 50,000 allocations instead of 700 made an import of
-    # 200,000 contacts 9% faster, with no cycle kept longer than a few batches.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    """Run the CLI; usage errors become one line and exit code 2.
+
+    The `reminders` command starts here through `reminders.__main__`, which sets the
+    garbage collector for bulk work first.
+    """
     try:
         cli.main(prog_name="reminders", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:
