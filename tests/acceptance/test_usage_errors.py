@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
+
 import pytest
 
-from acceptance.workspace import Workspace, assert_fails
+from acceptance.workspace import Workspace, assert_fails, clean_environment
 
 
 @pytest.mark.parametrize(
@@ -27,3 +31,23 @@ def test_usage_error_is_one_prefixed_line(
 
     message = assert_fails(result, 2, *fragments)
     assert "--help" in message
+
+
+def test_python_dash_m_reminders_is_the_same_command(cli: Workspace) -> None:
+    run = functools.partial(
+        subprocess.run,
+        cwd=cli.folder,
+        env=clean_environment(None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    version = run([sys.executable, "-m", "reminders", "--version"])
+    bad = run([sys.executable, "-m", "reminders", "plan", "--date", "2026-02-30"])
+
+    assert (version.returncode, version.stderr) == (0, ""), version
+    assert version.stdout == cli.ok("--version").stdout
+    assert bad.returncode == 2, bad
+    assert bad.stderr == cli.run("plan", "--date", "2026-02-30").stderr
+    assert "YYYY-MM-DD" in bad.stderr
