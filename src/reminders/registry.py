@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -315,19 +315,18 @@ def record_import_flags(
     events: list[tuple[int, ConsentEvent]] = []
     # A new address starts blank: what its contacts' flags make of it depends on the
     # flags alone, decided once per combination (a file has a handful) and reused.
-    on_blank: dict[tuple[tuple[Action, ...], ...], tuple[dict[str, Any], list[Step]]] = {}
+    on_blank: dict[tuple[tuple[Action, ...], ...], tuple[AddressConsent, list[Step]]] = {}
     unknown: dict[str, tuple[AddressConsent, list[ConsentEvent]]] = {}
     for key, items in asked.items():
         if key in entries:
             continue
         flags = tuple(actions for _, actions in items)
         if flags not in on_blank:
-            facts, steps = _import_steps(AddressConsent(address=""), items, now)
-            on_blank[flags] = (_facts_of(facts), steps)
-        facts_of, steps = on_blank[flags]
+            on_blank[flags] = _import_steps(AddressConsent(address=""), items, now)
+        facts, steps = on_blank[flags]
         address = spelling[key]
         unknown[key] = (
-            AddressConsent(address=address, **facts_of),
+            replace(facts, address=address),
             [_import_event(address, items[i][0], action, now) for i, action in steps],
         )
     created = store.add_consent_entries({key: record for key, (record, _) in unknown.items()})
@@ -377,11 +376,6 @@ def _import_steps(
                 record = decision.record
                 steps.append((position, action))
     return record, steps
-
-
-def _facts_of(record: AddressConsent) -> dict[str, Any]:
-    """An entry's facts without its address, as keyword arguments of `AddressConsent`."""
-    return {f.name: getattr(record, f.name) for f in fields(record) if f.name != "address"}
 
 
 def _import_event(address: str, contact: Contact, action: Action, now: datetime) -> ConsentEvent:
